@@ -1,0 +1,222 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "./config.ts";
+import { type Clock, systemClock } from "./platform/clock.ts";
+import { AuditTrail } from "./platform/audit.ts";
+import { type Cache, MemoryCache } from "./platform/cache/cache.ts";
+import { RedisCache } from "./platform/cache/redis-cache.ts";
+import { type DatabaseHandle, openDatabase, ping } from "./platform/db/database.ts";
+import { loadMigrations, type Migration, migrate, pendingMigrations } from "./platform/db/migrations.ts";
+import type { EventBus } from "./platform/events/bus.ts";
+import { deadLetterWriter, EventDispatcher } from "./platform/events/dispatcher.ts";
+import { eventFactory } from "./platform/events/event.ts";
+import { MemoryEventBus } from "./platform/events/memory-bus.ts";
+import { NatsEventBus } from "./platform/events/nats-bus.ts";
+import { outboxLag } from "./platform/events/outbox.ts";
+import { OutboxRelay } from "./platform/events/relay.ts";
+import { createGuards } from "./platform/http/auth.ts";
+import { registerOpsRoutes } from "./platform/http/ops.routes.ts";
+import { createHttpServer, type HttpServer } from "./platform/http/server.ts";
+import { IdempotencyStore, InFlightKeys } from "./platform/idempotency.ts";
+import { type IdGenerator, uuidV7Ids } from "./platform/ids.ts";
+import { createLogger, type Logger } from "./platform/logger.ts";
+import { createMetrics } from "./platform/metrics.ts";
+import * as customers from "./modules/customers/index.ts";
+import * as identity from "./modules/identity/index.ts";
+import * as ledger from "./modules/ledger/index.ts";
+import * as payments from "./modules/payments/index.ts";
+
+export interface AppOptions {
+  config: Config;
+  clock?: Clock;
+  ids?: IdGenerator;
+  logger?: Logger;
+}
+
+export interface App {
+  config: Config;
+  http: HttpServer;
+  database: DatabaseHandle;
+  cache: Cache;
+  bus: EventBus;
+  relay: OutboxRelay;
+  dispatcher: EventDispatcher;
+  logger: Logger;
+  services: {
+    customers: customers.CustomerService;
+    identity: identity.IdentityService;
+    ledger: ledger.LedgerService;
+    payments: payments.PaymentService;
+  };
+  /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
+  start(): Promise<void>;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Platform tables first, then modules in the order their tables are referenced. */
+export function allMigrations(): Migration[] {
+  return loadMigrations([
+    { module: "platform", directory: join(import.meta.dirname, "platform", "migrations") },
+    customers.migrations,
+    identity.migrations,
+    ledger.migrations,
+    payments.migrations,
+  ]);
+}
+
+function packageVersion(): string {
+  const text = readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+async function openEventBus(config: Config, deadLetter: ReturnType<typeof deadLetterWriter>, logger: Logger) {
+  if (!config.nats.url) return new MemoryEventBus({ attemptsMax: config.outbox.handlerAttemptsMax, deadLetter });
+  const bus = new NatsEventBus({
+    url: config.nats.url,
+    stream: config.nats.stream,
+    subjectPrefix: config.nats.subjectPrefix,
+    attemptsMax: config.outbox.handlerAttemptsMax,
+    deadLetter,
+    logger,
+  });
+  await bus.connect();
+  return bus;
+}
+
+/**
+ * The one composition root: config → infrastructure → modules → HTTP. Everything is built here
+ * and passed in explicitly; no module reaches for a global.
+ */
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? uuidV7Ids;
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const database = await openDatabase({
+    url: config.database.url,
+    dataDir: config.database.dataDir,
+    poolSize: config.database.poolSize,
+  });
+  const migrations = allMigrations();
+  try {
+    const applied = await migrate(database, migrations);
+    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const { db } = database;
+  const cache: Cache = config.redisUrl
+    ? new RedisCache({ url: config.redisUrl, prefix: config.cachePrefix })
+    : new MemoryCache();
+  const bus = await openEventBus(config, deadLetterWriter(db, logger), logger);
+  const dispatcher = new EventDispatcher({ db, bus });
+  const relay = new OutboxRelay({
+    db,
+    databaseKind: database.kind,
+    bus,
+    clock,
+    logger,
+    batchMax: config.outbox.batchMax,
+    pollIntervalMs: config.outbox.pollIntervalMs,
+  });
+  const events = eventFactory({ ids, clock });
+  const audit = new AuditTrail({ ids, clock });
+  const idempotency = new IdempotencyStore({ clock, retentionS: config.idempotencyRetentionS });
+  const inFlight = new InFlightKeys();
+  const common = { db, ids, clock, events, audit, logger };
+
+  const customerService = new customers.CustomerService({ ...common });
+  const identityService = new identity.IdentityService({
+    ...common,
+    cache,
+    customers: customerService,
+    auth: config.auth,
+  });
+  await identityService.init();
+  const ledgerService = new ledger.LedgerService({
+    ...common,
+    idempotency,
+    inFlight,
+    iban: config.iban,
+    ledger: config.ledger,
+  });
+  await ledgerService.init();
+  const paymentService = new payments.PaymentService({
+    ...common,
+    ledger: ledgerService,
+    idempotency,
+    inFlight,
+    transfers: config.transfers,
+    databaseConnections: database.connections,
+  });
+
+  const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
+  const http = await createHttpServer({
+    logger,
+    metrics,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    trustProxy: config.http.trustProxy,
+    version: packageVersion(),
+  });
+  const guards = createGuards(identityService.authenticate);
+  let shuttingDown = false;
+  registerOpsRoutes(http, {
+    metrics,
+    isShuttingDown: () => shuttingDown,
+    checks: {
+      database: () => ping(db),
+      migrations: async () => {
+        const pending = await pendingMigrations(db, migrations);
+        if (pending.length > 0) throw new Error(`pending: ${pending.join(", ")}`);
+      },
+      cache: () => cache.ping(),
+      eventBus: () => bus.ping(),
+    },
+  });
+  await identity.registerIdentityRoutes(http, {
+    identity: identityService,
+    guards,
+    cache,
+    rateLimitPerMinute: config.rateLimit.authPerMinute,
+  });
+  customers.registerCustomerRoutes(http, { customers: customerService, guards });
+  ledger.registerAccountRoutes(http, { ledger: ledgerService, guards });
+  payments.registerPaymentRoutes(http, { payments: paymentService, guards });
+
+  let started = false;
+  const app: App = {
+    config,
+    http,
+    database,
+    cache,
+    bus,
+    relay,
+    dispatcher,
+    logger,
+    services: { customers: customerService, identity: identityService, ledger: ledgerService, payments: paymentService },
+    async start() {
+      if (started) return;
+      started = true;
+      await bus.start();
+      relay.start();
+    },
+    async listen() {
+      await app.start();
+      return http.listen({ host: config.http.host, port: config.http.port });
+    },
+    async close() {
+      shuttingDown = true;
+      // Order matters: stop taking requests and finish in-flight ones, drain queued transfers,
+      // publish what committed, then let go of the bus, the cache and the database.
+      await http.close();
+      await paymentService.close();
+      await relay.stop();
+      await bus.close();
+      await cache.close();
+      await database.close();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,211 @@
+import { sql } from "kysely";
+import type { Db, Tx } from "../../platform/db/database.ts";
+import { type AccountRow, type LedgerTables, ledgerDb, ledgerTx } from "./ledger.tables.ts";
+import type { AccountState, EntryRequest, PlannedPosting } from "./posting.engine.ts";
+
+/** The only place the ledger's SQL lives. Every query that serves a customer is scoped by owner. */
+export class LedgerRepository {
+  readonly #db: Db;
+
+  constructor(options: { db: Db }) {
+    this.#db = options.db;
+  }
+
+  /** Locks the rows in id order, so concurrent batches never wait on each other in a cycle. */
+  async lockAccounts(tx: Tx, ids: string[]): Promise<Map<string, AccountState>> {
+    if (ids.length === 0) return new Map();
+    const rows = await ledgerTx(tx)
+      .selectFrom("ledger_accounts")
+      .selectAll()
+      .where("id", "in", [...new Set(ids)].sort())
+      .orderBy("id")
+      .forUpdate()
+      .execute();
+    return new Map(rows.map((row) => [row.id, toState(row)]));
+  }
+
+  async resolveIbans(tx: Tx, ibans: string[]): Promise<Map<string, string>> {
+    if (ibans.length === 0) return new Map();
+    const rows = await ledgerTx(tx)
+      .selectFrom("ledger_accounts")
+      .select(["id", "iban"])
+      .where("iban", "in", [...new Set(ibans)])
+      .execute();
+    return new Map(rows.map((row) => [row.iban as string, row.id]));
+  }
+
+  async insertEntries(tx: Tx, entries: EntryRequest[], at: Date): Promise<void> {
+    if (entries.length === 0) return;
+    await ledgerTx(tx)
+      .insertInto("ledger_journal_entries")
+      .values(
+        entries.map((entry) => ({
+          id: entry.entryId,
+          kind: entry.kind,
+          transfer_id: entry.transferId,
+          reference: entry.reference,
+          created_at: at,
+        })),
+      )
+      .execute();
+  }
+
+  async insertPostings(tx: Tx, postings: PlannedPosting[], at: Date): Promise<void> {
+    if (postings.length === 0) return;
+    await ledgerTx(tx)
+      .insertInto("ledger_postings")
+      .values(
+        postings.map((posting) => ({
+          id: posting.id,
+          entry_id: posting.entryId,
+          account_id: posting.accountId,
+          seq: posting.seq,
+          amount_minor: posting.amountMinor,
+          currency: posting.currency,
+          balance_after_minor: posting.balanceAfterMinor,
+          created_at: at,
+        })),
+      )
+      .execute();
+  }
+
+  /** Writes the new balances of many accounts in one statement. */
+  async saveBalances(tx: Tx, accounts: AccountState[], at: Date): Promise<void> {
+    if (accounts.length === 0) return;
+    const values = sql.join(
+      accounts.map(
+        (account) =>
+          sql`(${account.id}, ${account.bookedMinor.toString()}::bigint, ${account.heldMinor.toString()}::bigint, ${account.postingSeq.toString()}::bigint)`,
+      ),
+    );
+    await sql`
+      update ledger_accounts as a
+      set booked_minor = v.booked, held_minor = v.held, posting_seq = v.seq, updated_at = ${at}
+      from (values ${values}) as v(id, booked, held, seq)
+      where a.id = v.id`.execute(tx);
+  }
+
+  async nextAccountNumber(tx: Tx): Promise<bigint> {
+    const result = await sql<{ value: bigint }>`select nextval('ledger_account_number_seq') as value`.execute(tx);
+    return BigInt(result.rows[0]!.value);
+  }
+
+  async insertAccount(tx: Tx, row: AccountRow): Promise<void> {
+    await ledgerTx(tx).insertInto("ledger_accounts").values(row).execute();
+  }
+
+  async insertSystemAccounts(tx: Tx, rows: AccountRow[]): Promise<void> {
+    await ledgerTx(tx)
+      .insertInto("ledger_accounts")
+      .values(rows)
+      .onConflict((conflict) =>
+        conflict.columns(["system_code", "currency", "shard"]).where("kind", "=", "system").doNothing(),
+      )
+      .execute();
+  }
+
+  async systemShardIds(code: string, currency: string): Promise<string[]> {
+    const rows = await this.#ledger()
+      .selectFrom("ledger_accounts")
+      .select("id")
+      .where("kind", "=", "system")
+      .where("system_code", "=", code)
+      .where("currency", "=", currency)
+      .orderBy("shard")
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
+  /** `executor` is the open transaction when called inside one (PGlite has a single connection). */
+  async accountsOfOwner(ownerCustomerId: string, executor: Db | Tx = this.#db): Promise<AccountRow[]> {
+    return ledgerDb(executor)
+      .selectFrom("ledger_accounts")
+      .selectAll()
+      .where("owner_customer_id", "=", ownerCustomerId)
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute();
+  }
+
+  async account(id: string, ownerCustomerId?: string, executor: Db | Tx = this.#db): Promise<AccountRow | undefined> {
+    let query = ledgerDb(executor).selectFrom("ledger_accounts").selectAll().where("id", "=", id);
+    if (ownerCustomerId !== undefined) query = query.where("owner_customer_id", "=", ownerCustomerId);
+    return query.executeTakeFirst();
+  }
+
+  async accountByIban(iban: string): Promise<AccountRow | undefined> {
+    return this.#ledger().selectFrom("ledger_accounts").selectAll().where("iban", "=", iban).executeTakeFirst();
+  }
+
+  async postingsPage(accountId: string, beforeSeq: bigint | undefined, limit: number) {
+    let query = this.#ledger()
+      .selectFrom("ledger_postings as p")
+      .innerJoin("ledger_journal_entries as e", "e.id", "p.entry_id")
+      .select([
+        "p.id",
+        "p.seq",
+        "p.amount_minor",
+        "p.currency",
+        "p.balance_after_minor",
+        "p.created_at",
+        "e.kind",
+        "e.reference",
+        "e.transfer_id",
+      ])
+      .where("p.account_id", "=", accountId)
+      .orderBy("p.seq", "desc")
+      .limit(limit);
+    if (beforeSeq !== undefined) query = query.where("p.seq", "<", beforeSeq);
+    return query.execute();
+  }
+
+  async insertHold(tx: Tx, row: LedgerTables["ledger_holds"]): Promise<void> {
+    await ledgerTx(tx).insertInto("ledger_holds").values(row).execute();
+  }
+
+  async lockHold(tx: Tx, holdId: string) {
+    return ledgerTx(tx).selectFrom("ledger_holds").selectAll().where("id", "=", holdId).forUpdate().executeTakeFirst();
+  }
+
+  async settleHold(tx: Tx, holdId: string, status: "captured" | "released", entryId: string | null, at: Date) {
+    await ledgerTx(tx)
+      .updateTable("ledger_holds")
+      .set({ status, entry_id: entryId, updated_at: at })
+      .where("id", "=", holdId)
+      .execute();
+  }
+
+  /** Sums used by the consistency checks: postings per currency, and per account. */
+  async postingTotals(db: Db = this.#db) {
+    const perCurrency = await ledgerDb(db)
+      .selectFrom("ledger_postings")
+      .select(["currency", sql<bigint>`coalesce(sum(amount_minor), 0)::bigint`.as("total")])
+      .groupBy("currency")
+      .execute();
+    const mismatched = await sql<{ id: string }>`
+      select a.id from ledger_accounts a
+      left join (select account_id, sum(amount_minor) as total, max(seq) as last_seq
+                 from ledger_postings group by account_id) p on p.account_id = a.id
+      where a.booked_minor <> coalesce(p.total, 0) or a.posting_seq <> coalesce(p.last_seq, 0)`.execute(db);
+    return { perCurrency, accountsOutOfBalance: mismatched.rows.map((row) => row.id) };
+  }
+
+  #ledger() {
+    return ledgerDb(this.#db);
+  }
+}
+
+function toState(row: AccountRow): AccountState {
+  return {
+    id: row.id,
+    kind: row.kind,
+    ownerCustomerId: row.owner_customer_id,
+    currency: row.currency,
+    status: row.status,
+    bookedMinor: BigInt(row.booked_minor),
+    heldMinor: BigInt(row.held_minor),
+    overdraftLimitMinor: BigInt(row.overdraft_limit_minor),
+    allowNegative: row.allow_negative,
+    postingSeq: BigInt(row.posting_seq),
+  };
+}

@@ -1,0 +1,74 @@
+import { AppError } from "../../platform/errors.ts";
+
+interface Pending<Command, Result> {
+  command: Command;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface BatcherOptions<Command, Result> {
+  /** Executes a batch; returns one result per command, in order. */
+  execute: (commands: Command[]) => Promise<Result[]>;
+  batchMax: number;
+  /** Batches running at once; one on PGlite, a few on PostgreSQL. */
+  concurrency: number;
+  /** Commands waiting at most; beyond it callers get 503 rather than an unbounded queue. */
+  queueMax: number;
+}
+
+/**
+ * Group commit for money movements. Requests that arrive while a batch is being written wait and
+ * go together into the next one, so under load many transfers share one transaction and one
+ * commit, and with no load a single transfer goes out at once (no timer, no added latency).
+ */
+export class Batcher<Command, Result> {
+  readonly #options: BatcherOptions<Command, Result>;
+  readonly #queue: Pending<Command, Result>[] = [];
+  #active = 0;
+  #idle: Array<() => void> = [];
+
+  constructor(options: BatcherOptions<Command, Result>) {
+    this.#options = options;
+  }
+
+  submit(command: Command): Promise<Result> {
+    if (this.#queue.length >= this.#options.queueMax) {
+      return Promise.reject(new AppError("service-unavailable", "Too many payments are queued; retry shortly."));
+    }
+    return new Promise<Result>((resolve, reject) => {
+      this.#queue.push({ command, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Resolves when nothing is queued or running; used by graceful shutdown. */
+  drain(): Promise<void> {
+    if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#active < this.#options.concurrency && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#options.batchMax);
+      this.#active++;
+      void this.#run(batch);
+    }
+    if (this.#active === 0 && this.#queue.length === 0) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  async #run(batch: Pending<Command, Result>[]): Promise<void> {
+    try {
+      const results = await this.#options.execute(batch.map((pending) => pending.command));
+      batch.forEach((pending, index) => {
+        pending.resolve(results[index] as Result);
+      });
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    } finally {
+      this.#active--;
+      this.#pump();
+    }
+  }
+}

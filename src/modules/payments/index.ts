@@ -1,0 +1,18 @@
+import { join } from "node:path";
+import type { MigrationSource } from "../../platform/db/migrations.ts";
+
+export { registerPaymentRoutes } from "./payment.routes.ts";
+export type { CashMovementDto, TransferDto } from "./payment.service.ts";
+export { PaymentService } from "./payment.service.ts";
+
+export const migrations: MigrationSource = { module: "payments", directory: join(import.meta.dirname, "migrations") };
+
+/** Events this module publishes (see docs/events.md). */
+export const PAYMENT_EVENTS = [
+  "transfer.completed",
+  "transfer.rejected",
+  "deposit.completed",
+  "deposit.rejected",
+  "withdrawal.completed",
+  "withdrawal.rejected",
+] as const;

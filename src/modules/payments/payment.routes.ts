@@ -1,0 +1,116 @@
+import { Type } from "typebox";
+import { AppError } from "../../platform/errors.ts";
+import type { Guards } from "../../platform/http/auth.ts";
+import { AmountSchema, IdempotencyHeaders, problemResponses } from "../../platform/http/schemas.ts";
+import type { HttpServer } from "../../platform/http/server.ts";
+import type { PaymentService } from "./payment.service.ts";
+
+const TransferSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  fromAccountId: Type.String(),
+  toIban: Type.String(),
+  amount: AmountSchema,
+  reference: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: "date-time" }),
+});
+
+const CashMovementSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  status: Type.String(),
+  accountId: Type.String(),
+  amount: AmountSchema,
+  reference: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: "date-time" }),
+});
+
+const Reference = Type.Optional(Type.String({ minLength: 1, maxLength: 140 }));
+
+const CashBody = Type.Object({ amount: AmountSchema, reference: Reference }, { additionalProperties: false });
+
+function customerId(request: { caller: { actor: { type: string; id?: string } } }): string {
+  const actor = request.caller.actor;
+  if (actor.type !== "customer" || !actor.id) throw new AppError("unauthorized");
+  return actor.id;
+}
+
+export function registerPaymentRoutes(app: HttpServer, deps: { payments: PaymentService; guards: Guards }): void {
+  const { payments, guards } = deps;
+
+  app.post(
+    "/v1/transfers",
+    {
+      preHandler: guards.customer,
+      schema: {
+        tags: ["transfers"],
+        security: [{ customerToken: [] }],
+        summary: "Move money from one of the caller's accounts to any account of the bank, by IBAN",
+        description:
+          "Idempotent: the same Idempotency-Key and body return the first result; a different body is 422; " +
+          "the same key while the first request runs is 409.",
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          {
+            fromAccountId: Type.String({ pattern: "^acc_[0-9a-f]{32}$" }),
+            toIban: Type.String({ minLength: 1, maxLength: 64 }),
+            amount: AmountSchema,
+            reference: Reference,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: TransferSchema, ...problemResponses(400, 401, 404, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const transfer = await payments.transfer(
+        request.caller,
+        customerId(request),
+        request.body,
+        request.headers["idempotency-key"],
+      );
+      return reply.code(201).send(transfer);
+    },
+  );
+
+  app.get(
+    "/v1/transfers/:id",
+    {
+      preHandler: guards.customer,
+      schema: {
+        tags: ["transfers"],
+        security: [{ customerToken: [] }],
+        summary: "A transfer the caller made",
+        params: Type.Object({ id: Type.String({ pattern: "^trf_[0-9a-f]{32}$" }) }),
+        response: { 200: TransferSchema, ...problemResponses(400, 401, 404) },
+      },
+    },
+    async (request) => payments.getTransfer(customerId(request), request.params.id),
+  );
+
+  for (const kind of ["deposits", "withdrawals"] as const) {
+    app.post(
+      `/v1/staff/accounts/:id/${kind}`,
+      {
+        preHandler: guards.staff("teller"),
+        schema: {
+          tags: ["staff"],
+          security: [{ staffToken: [] }],
+          summary: kind === "deposits" ? "Teller cash deposit at a branch" : "Teller cash withdrawal at a branch",
+          headers: IdempotencyHeaders,
+          params: Type.Object({ id: Type.String({ pattern: "^acc_[0-9a-f]{32}$" }) }),
+          body: CashBody,
+          response: { 201: CashMovementSchema, ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
+        },
+      },
+      async (request, reply) => {
+        const key = request.headers["idempotency-key"];
+        const movement =
+          kind === "deposits"
+            ? await payments.depositCash(request.caller, request.params.id, request.body, key)
+            : await payments.withdrawCash(request.caller, request.params.id, request.body, key);
+        return reply.code(201).send(movement);
+      },
+    );
+  }
+}

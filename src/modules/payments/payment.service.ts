@@ -1,0 +1,426 @@
+import type { AuditTrail } from "../../platform/audit.ts";
+import type { Clock } from "../../platform/clock.ts";
+import type { RequestContext } from "../../platform/context.ts";
+import { actorId } from "../../platform/context.ts";
+import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
+import { AppError, type ProblemSlug } from "../../platform/errors.ts";
+import type { DomainEvent, EventFactory } from "../../platform/events/event.ts";
+import { appendToOutbox } from "../../platform/events/outbox.ts";
+import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platform/idempotency.ts";
+import { requestHash } from "../../platform/idempotency.ts";
+import type { IdGenerator } from "../../platform/ids.ts";
+import type { Logger } from "../../platform/logger.ts";
+import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
+import type { EntryOutcome, EntryRequest, LedgerService, RejectionReason } from "../ledger/index.ts";
+import { normalizeIban } from "../ledger/index.ts";
+import { Batcher } from "./batcher.ts";
+import { PaymentsRepository } from "./payments.repository.ts";
+import type { MovementKind, TransferRow } from "./payments.tables.ts";
+
+export interface PaymentServiceOptions {
+  db: Db;
+  ids: IdGenerator;
+  clock: Clock;
+  events: EventFactory;
+  audit: AuditTrail;
+  logger: Logger;
+  ledger: LedgerService;
+  idempotency: IdempotencyStore;
+  inFlight: InFlightKeys;
+  transfers: { batchMax: number; queueMax: number };
+  databaseConnections: number;
+}
+
+/** A validated money movement waiting for its batch. */
+interface Movement {
+  id: string;
+  kind: MovementKind;
+  context: RequestContext;
+  scope: string;
+  idempotencyKey: string;
+  requestHash: string;
+  /** The customer whose account is debited (transfers) or touched (cash). */
+  customerId: string | null;
+  /** The customer account named by the request; refused as not found if it is someone else's. */
+  accountId: string;
+  toIban: string | null;
+  systemAccountId: string | null;
+  amountMinor: bigint;
+  currency: string;
+  reference: string | null;
+}
+
+export interface TransferDto {
+  id: string;
+  status: "completed";
+  fromAccountId: string;
+  toIban: string;
+  amount: AmountDto;
+  reference: string | null;
+  createdAt: string;
+}
+
+export interface CashMovementDto {
+  id: string;
+  kind: "deposit" | "withdrawal";
+  status: "completed";
+  accountId: string;
+  amount: AmountDto;
+  reference: string | null;
+  createdAt: string;
+}
+
+interface StoredProblem {
+  problem: { slug: ProblemSlug; detail: string; extensions: Record<string, unknown> };
+}
+
+const REFERENCE_MAX_LENGTH = 140;
+
+/**
+ * Money movement: customer transfers between accounts of the bank, teller cash deposits and
+ * withdrawals. Each request is validated, then joins a batch that claims its Idempotency-Key,
+ * books it through the ledger and records it, all in one transaction.
+ */
+export class PaymentService {
+  readonly #options: PaymentServiceOptions;
+  readonly #repository: PaymentsRepository;
+  readonly #batcher: Batcher<Movement, StoredResponse>;
+
+  constructor(options: PaymentServiceOptions) {
+    this.#options = options;
+    this.#repository = new PaymentsRepository({ db: options.db });
+    this.#batcher = new Batcher({
+      execute: (movements) => this.#executeBatch(movements),
+      batchMax: options.transfers.batchMax,
+      // Several batches in flight keep PostgreSQL busy while one commits; PGlite has one connection.
+      concurrency: Math.max(1, Math.min(8, Math.floor(options.databaseConnections / 3))),
+      queueMax: options.transfers.queueMax,
+    });
+  }
+
+  async transfer(
+    context: RequestContext,
+    customerId: string,
+    input: { fromAccountId: string; toIban: string; amount: AmountDto; reference?: string | undefined },
+    idempotencyKey: string,
+  ): Promise<TransferDto> {
+    const money = this.#parseMoney(input.amount);
+    const toIban = normalizeIban(input.toIban);
+    if (!toIban) throw new AppError("invalid-iban", "toIban is not a valid IBAN (check digits or format).");
+    const movement: Movement = {
+      ...this.#baseMovement("transfer", context, `${customerId}:transfer`, idempotencyKey, input),
+      customerId,
+      accountId: input.fromAccountId,
+      toIban,
+      systemAccountId: null,
+      ...money,
+    };
+    return (await this.#submit(movement)) as TransferDto;
+  }
+
+  async depositCash(
+    context: RequestContext,
+    accountId: string,
+    input: { amount: AmountDto; reference?: string | undefined },
+    idempotencyKey: string,
+  ): Promise<CashMovementDto> {
+    return this.#cash("deposit", context, accountId, input, idempotencyKey);
+  }
+
+  async withdrawCash(
+    context: RequestContext,
+    accountId: string,
+    input: { amount: AmountDto; reference?: string | undefined },
+    idempotencyKey: string,
+  ): Promise<CashMovementDto> {
+    return this.#cash("withdrawal", context, accountId, input, idempotencyKey);
+  }
+
+  async getTransfer(customerId: string, transferId: string): Promise<TransferDto> {
+    const row = await this.#repository.findForCustomer(transferId, customerId);
+    if (!row || row.status !== "completed") throw new AppError("not-found", "No such transfer.");
+    return transferDto(row);
+  }
+
+  /** Finishes every queued movement; called by graceful shutdown after HTTP stopped. */
+  async close(): Promise<void> {
+    await this.#batcher.drain();
+  }
+
+  async #cash(
+    kind: "deposit" | "withdrawal",
+    context: RequestContext,
+    accountId: string,
+    input: { amount: AmountDto; reference?: string | undefined },
+    idempotencyKey: string,
+  ): Promise<CashMovementDto> {
+    // Cash changes hands only at a branch counter; a contact-centre session cannot do it.
+    if (context.channel !== "branch") throw new AppError("forbidden", "Cash can only be handled on channel branch.");
+    const money = this.#parseMoney(input.amount);
+    const movement: Movement = {
+      ...this.#baseMovement(kind, context, `${actorId(context.actor)}:${kind}`, idempotencyKey, {
+        accountId,
+        ...input,
+      }),
+      customerId: null,
+      accountId,
+      toIban: null,
+      systemAccountId: await this.#options.ledger.systemAccount("cash", money.currency),
+      ...money,
+    };
+    return (await this.#submit(movement)) as CashMovementDto;
+  }
+
+  #baseMovement(
+    kind: MovementKind,
+    context: RequestContext,
+    scope: string,
+    idempotencyKey: string,
+    request: { reference?: string | undefined } & Record<string, unknown>,
+  ) {
+    const reference = request.reference ?? null;
+    if (reference !== null && reference.length > REFERENCE_MAX_LENGTH) {
+      throw new AppError("validation", `reference must be at most ${REFERENCE_MAX_LENGTH} characters.`);
+    }
+    const prefix = kind === "transfer" ? "trf" : kind === "deposit" ? "dep" : "wdl";
+    return {
+      id: this.#options.ids.next(prefix),
+      kind,
+      context,
+      scope,
+      idempotencyKey,
+      requestHash: requestHash(request),
+      reference,
+    };
+  }
+
+  #parseMoney(amount: AmountDto): { amountMinor: bigint; currency: string } {
+    const parsed = parseAmount(amount.amount, amount.currency);
+    if (!parsed.ok) {
+      if (parsed.reason === "unknown-currency") {
+        throw new AppError("validation", `${amount.currency} is not an ISO 4217 currency with a minor unit.`);
+      }
+      const detail =
+        parsed.reason === "too-many-decimals"
+          ? `${amount.currency} allows fewer decimals than ${amount.amount} has.`
+          : "amount must be a decimal number.";
+      throw new AppError("invalid-amount", detail);
+    }
+    if (parsed.money.amountMinor <= 0n) throw new AppError("invalid-amount", "amount must be greater than zero.");
+    return parsed.money;
+  }
+
+  async #submit(movement: Movement): Promise<TransferDto | CashMovementDto> {
+    const release = this.#options.inFlight.acquire(movement.scope, movement.idempotencyKey);
+    try {
+      const response = await this.#batcher.submit(movement);
+      const problem = (response.body as Partial<StoredProblem>).problem;
+      if (problem) throw new AppError(problem.slug, problem.detail, problem.extensions);
+      return response.body as TransferDto | CashMovementDto;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Runs a batch in one transaction. If the batch fails for a reason other than a deadlock (which
+   * `inTransaction` retries), each movement runs alone, so one bad request cannot fail the others.
+   */
+  async #executeBatch(movements: Movement[]): Promise<StoredResponse[]> {
+    try {
+      return await inTransaction(this.#options.db, (tx) => this.#book(tx, movements));
+    } catch (error) {
+      if (movements.length === 1) throw error;
+      this.#options.logger.warn({ err: error, size: movements.length }, "batch failed; retrying one by one");
+      return Promise.all(
+        movements.map((movement) =>
+          inTransaction(this.#options.db, async (tx) => (await this.#book(tx, [movement]))[0]!),
+        ),
+      );
+    }
+  }
+
+  async #book(tx: Tx, movements: Movement[]): Promise<StoredResponse[]> {
+    const claims = await this.#options.idempotency.claimMany(
+      tx,
+      movements.map((m) => ({ scope: m.scope, key: m.idempotencyKey, requestHash: m.requestHash })),
+    );
+    const fresh = movements.filter((_, index) => claims[index]?.kind === "claimed");
+    const outcomes = await this.#post(tx, fresh);
+    const now = this.#options.clock.now();
+    const responses = new Map<string, StoredResponse>();
+    const rows: TransferRow[] = [];
+    const events: DomainEvent[] = [];
+    fresh.forEach((movement, index) => {
+      const outcome = outcomes[index]!;
+      const row = this.#row(movement, outcome, now);
+      rows.push(row);
+      events.push(this.#event(movement, row));
+      responses.set(movement.id, responseFor(movement, row, outcome));
+    });
+    await this.#persist(tx, fresh, rows, events, responses);
+    return movements.map((movement, index) => {
+      const claim = claims[index]!;
+      if (claim.kind === "replay") return claim.response;
+      if (claim.kind === "mismatch") return mismatchResponse();
+      return responses.get(movement.id)!;
+    });
+  }
+
+  async #persist(
+    tx: Tx,
+    fresh: Movement[],
+    rows: TransferRow[],
+    events: DomainEvent[],
+    responses: Map<string, StoredResponse>,
+  ): Promise<void> {
+    await this.#repository.insertMany(tx, rows);
+    await appendToOutbox(tx, events);
+    for (const movement of fresh) {
+      if (movement.kind !== "transfer") {
+        await this.#options.audit.record(tx, movement.context, {
+          action: `cash.${movement.kind}`,
+          subjectId: movement.accountId,
+          details: { movementId: movement.id, status: rows.find((row) => row.id === movement.id)?.status },
+        });
+      }
+    }
+    await this.#options.idempotency.completeMany(
+      tx,
+      fresh.map((movement) => ({
+        scope: movement.scope,
+        key: movement.idempotencyKey,
+        response: responses.get(movement.id)!,
+      })),
+    );
+  }
+
+  /** Resolves destination IBANs, builds one journal entry per movement and books them together. */
+  async #post(tx: Tx, movements: Movement[]): Promise<EntryOutcome[]> {
+    const ibans = movements.flatMap((m) => (m.toIban ? [m.toIban] : []));
+    const resolved = await this.#options.ledger.resolveIbans(tx, ibans);
+    const entries: Array<EntryRequest | EntryOutcome> = movements.map((movement) => {
+      const counterpart = movement.toIban ? resolved.get(movement.toIban) : movement.systemAccountId;
+      if (!counterpart) return { ok: false, reason: "account-not-found", accountId: movement.toIban ?? "" };
+      return this.#entry(movement, counterpart);
+    });
+    const toBook = entries.filter((entry): entry is EntryRequest => "legs" in entry);
+    const booked = await this.#options.ledger.postEntries(tx, toBook);
+    let next = 0;
+    return entries.map((entry) => ("legs" in entry ? booked[next++]! : entry));
+  }
+
+  #entry(movement: Movement, counterpartId: string): EntryRequest {
+    const credit = movement.kind === "deposit";
+    const [debitId, creditId] = credit ? [counterpartId, movement.accountId] : [movement.accountId, counterpartId];
+    return {
+      entryId: this.#options.ids.next("jrn"),
+      kind: movement.kind,
+      transferId: movement.id,
+      reference: movement.reference,
+      currency: movement.currency,
+      legs: [
+        { accountId: debitId, amountMinor: -movement.amountMinor },
+        { accountId: creditId, amountMinor: movement.amountMinor },
+      ],
+      requireOwner: {
+        accountId: movement.accountId,
+        ...(movement.customerId ? { customerId: movement.customerId } : {}),
+      },
+    };
+  }
+
+  #row(movement: Movement, outcome: EntryOutcome, now: Date): TransferRow {
+    const counterpart = outcome.ok ? outcome.postings.find((p) => p.accountId !== movement.accountId) : undefined;
+    const toAccountId = movement.kind === "deposit" ? movement.accountId : (counterpart?.accountId ?? null);
+    return {
+      id: movement.id,
+      kind: movement.kind,
+      status: outcome.ok ? "completed" : "rejected",
+      rejection_reason: outcome.ok ? null : outcome.reason,
+      initiator_type: movement.context.actor.type,
+      initiator_id: actorId(movement.context.actor) ?? "unknown",
+      customer_id: movement.customerId,
+      from_account_id: movement.kind === "deposit" ? null : movement.accountId,
+      to_account_id: toAccountId,
+      to_iban: movement.toIban,
+      amount_minor: movement.amountMinor,
+      currency: movement.currency,
+      reference: movement.reference,
+      journal_entry_id: outcome.ok ? outcome.entryId : null,
+      channel: movement.context.channel,
+      device_id: movement.context.deviceId ?? null,
+      request_id: movement.context.requestId,
+      created_at: now,
+    };
+  }
+
+  #event(movement: Movement, row: TransferRow): DomainEvent {
+    const amount = toAmountDto(movement.amountMinor, movement.currency);
+    const type = row.status === "completed" ? `${movement.kind}.completed` : `${movement.kind}.rejected`;
+    return this.#options.events.create(movement.context, type, movement.id, {
+      [`${movement.kind}Id`]: movement.id,
+      fromAccountId: row.from_account_id,
+      toAccountId: row.to_account_id,
+      customerId: movement.customerId,
+      amount,
+      ...(row.rejection_reason ? { reason: row.rejection_reason } : {}),
+    });
+  }
+}
+
+function transferDto(row: TransferRow): TransferDto {
+  return {
+    id: row.id,
+    status: "completed",
+    fromAccountId: row.from_account_id!,
+    toIban: row.to_iban!,
+    amount: toAmountDto(BigInt(row.amount_minor), row.currency),
+    reference: row.reference,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+function cashDto(row: TransferRow, accountId: string): CashMovementDto {
+  return {
+    id: row.id,
+    kind: row.kind as "deposit" | "withdrawal",
+    status: "completed",
+    accountId,
+    amount: toAmountDto(BigInt(row.amount_minor), row.currency),
+    reference: row.reference,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+const REJECTION_DETAIL: Record<RejectionReason, string> = {
+  "account-not-found": "No account of this bank has that IBAN.",
+  "account-not-active": "One of the accounts is not active.",
+  "currency-mismatch": "The amount's currency does not match the accounts' currency.",
+  "insufficient-funds": "The available balance does not cover this amount.",
+  "same-account": "The source and destination are the same account.",
+};
+
+function responseFor(movement: Movement, row: TransferRow, outcome: EntryOutcome): StoredResponse {
+  if (outcome.ok) {
+    const body = movement.kind === "transfer" ? transferDto(row) : cashDto(row, movement.accountId);
+    return { statusCode: 201, body };
+  }
+  // The named account itself missing (or someone else's) is a plain 404, like any unknown id.
+  const slug: ProblemSlug =
+    outcome.reason === "account-not-found" && outcome.accountId === movement.accountId ? "not-found" : outcome.reason;
+  const detail = slug === "not-found" ? "No such account." : REJECTION_DETAIL[outcome.reason];
+  const problem: StoredProblem = { problem: { slug, detail, extensions: { [`${movement.kind}Id`]: movement.id } } };
+  return { statusCode: slug === "not-found" ? 404 : 422, body: problem };
+}
+
+function mismatchResponse(): StoredResponse {
+  const problem: StoredProblem = {
+    problem: {
+      slug: "idempotency-key-reused",
+      detail: "This Idempotency-Key was already used with a different request.",
+      extensions: {},
+    },
+  };
+  return { statusCode: 422, body: problem };
+}

@@ -1,0 +1,37 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Db, Tx } from "../../platform/db/database.ts";
+
+export type MovementKind = "transfer" | "deposit" | "withdrawal";
+
+export interface PaymentTables {
+  payments_transfers: {
+    id: string;
+    kind: MovementKind;
+    status: "completed" | "rejected";
+    rejection_reason: string | null;
+    initiator_type: string;
+    initiator_id: string;
+    customer_id: string | null;
+    from_account_id: string | null;
+    to_account_id: string | null;
+    to_iban: string | null;
+    amount_minor: bigint;
+    currency: string;
+    reference: string | null;
+    journal_entry_id: string | null;
+    channel: string;
+    device_id: string | null;
+    request_id: string | null;
+    created_at: Date;
+  };
+}
+
+export type TransferRow = PaymentTables["payments_transfers"];
+
+export function paymentsDb(db: Db): Kysely<PaymentTables> {
+  return db as unknown as Kysely<PaymentTables>;
+}
+
+export function paymentsTx(tx: Tx): Transaction<PaymentTables> {
+  return tx as unknown as Transaction<PaymentTables>;
+}

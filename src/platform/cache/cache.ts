@@ -1,0 +1,81 @@
+/**
+ * A small cache and counter store: rate limits, deny-lists of revoked sessions, short-lived
+ * flags. In memory by default (one node), Redis when `REDIS_URL` is set (shared by all nodes).
+ * Keys are namespaced by the configured prefix inside each implementation.
+ */
+export interface Cache {
+  readonly kind: "memory" | "redis";
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlS: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Increments a counter, creating it with the given time-to-live; returns the new value. */
+  increment(key: string, ttlS: number): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Entry {
+  value: string;
+  expiresAtMs: number;
+}
+
+/** Bounded so that a flood of distinct keys cannot exhaust the heap (architecture rule 11). */
+const MEMORY_CACHE_ENTRIES_MAX = 1_000_000;
+
+export class MemoryCache implements Cache {
+  readonly kind = "memory" as const;
+  readonly #entries = new Map<string, Entry>();
+  readonly #now: () => number;
+
+  constructor(options: { nowMs?: () => number } = {}) {
+    this.#now = options.nowMs ?? Date.now;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAtMs <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  async set(key: string, value: string, ttlS: number): Promise<void> {
+    if (this.#entries.size >= MEMORY_CACHE_ENTRIES_MAX) this.#evictExpiredOrOldest();
+    this.#entries.set(key, { value, expiresAtMs: this.#now() + ttlS * 1000 });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#entries.delete(key);
+  }
+
+  async increment(key: string, ttlS: number): Promise<number> {
+    const current = await this.get(key);
+    if (current === undefined) {
+      await this.set(key, "1", ttlS);
+      return 1;
+    }
+    const next = Number(current) + 1;
+    const entry = this.#entries.get(key);
+    if (entry) entry.value = String(next);
+    return next;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+  }
+
+  #evictExpiredOrOldest(): void {
+    const now = this.#now();
+    for (const [key, entry] of this.#entries) {
+      if (entry.expiresAtMs <= now) this.#entries.delete(key);
+    }
+    if (this.#entries.size >= MEMORY_CACHE_ENTRIES_MAX) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+  }
+}

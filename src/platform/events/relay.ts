@@ -1,0 +1,119 @@
+import type { Logger } from "pino";
+import type { Clock } from "../clock.ts";
+import type { DatabaseKind, Db } from "../db/database.ts";
+import type { EventBus } from "./bus.ts";
+import { claimUnpublished, markPublished, prunePublished } from "./outbox.ts";
+
+export interface OutboxRelayOptions {
+  db: Db;
+  databaseKind: DatabaseKind;
+  bus: EventBus;
+  clock: Clock;
+  logger: Logger;
+  batchMax: number;
+  pollIntervalMs: number;
+  /** Published rows older than this are pruned. */
+  retentionS?: number;
+}
+
+const PRUNE_EVERY_MS = 60_000;
+const PRUNE_BATCH_MAX = 5_000;
+
+/**
+ * Moves committed outbox rows to the event bus. On PostgreSQL several nodes relay at once: rows are
+ * claimed with `for update skip locked` and marked in the same transaction after the bus accepted
+ * them. On PGlite (one process, one connection) rows are read, published, then marked; the
+ * connection must stay free meanwhile because in-process handlers need it.
+ */
+export class OutboxRelay {
+  readonly #options: OutboxRelayOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = true;
+  #lastPruneMs = 0;
+  #wakeups = 0;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  /** Asks for a pass soon; cheap to call after every commit that wrote events. */
+  nudge(): void {
+    if (this.#stopped) return;
+    this.#wakeups++;
+    if (!this.#running) this.#schedule(0);
+  }
+
+  /** Publishes everything pending now; returns how many events went out. */
+  async flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const published = await this.#publishBatch();
+      total += published;
+      if (published < this.#options.batchMax) return total;
+    }
+  }
+
+  /** Stops polling after a last flush, so that a graceful shutdown leaves nothing behind. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+    await this.flush().catch((error) => this.#options.logger.warn({ err: error }, "final outbox flush failed"));
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#running = this.#pass().finally(() => {
+        this.#running = undefined;
+      });
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #pass(): Promise<void> {
+    if (this.#stopped) return;
+    this.#wakeups = 0;
+    let delayMs = this.#options.pollIntervalMs;
+    try {
+      const published = await this.flush();
+      await this.#maybePrune();
+      if (published > 0 && this.#wakeups > 0) delayMs = 0;
+    } catch (error) {
+      this.#options.logger.error({ err: error }, "outbox relay pass failed; will retry");
+    }
+    if (!this.#stopped) this.#schedule(this.#wakeups > 0 ? 0 : delayMs);
+  }
+
+  async #publishBatch(): Promise<number> {
+    const { db, bus, batchMax, clock } = this.#options;
+    if (this.#options.databaseKind === "pglite") {
+      const batch = await db.transaction().execute((tx) => claimUnpublished(tx, batchMax, false));
+      if (batch.events.length === 0) return 0;
+      await bus.publish(batch.events);
+      await db.transaction().execute((tx) => markPublished(tx, batch.seqs, clock.now()));
+      return batch.events.length;
+    }
+    return db.transaction().execute(async (tx) => {
+      const batch = await claimUnpublished(tx, batchMax, true);
+      if (batch.events.length === 0) return 0;
+      await bus.publish(batch.events);
+      await markPublished(tx, batch.seqs, clock.now());
+      return batch.events.length;
+    });
+  }
+
+  async #maybePrune(): Promise<void> {
+    const retentionS = this.#options.retentionS ?? 7 * 86_400;
+    const nowMs = this.#options.clock.now().getTime();
+    if (nowMs - this.#lastPruneMs < PRUNE_EVERY_MS) return;
+    this.#lastPruneMs = nowMs;
+    await prunePublished(this.#options.db, new Date(nowMs - retentionS * 1000), PRUNE_BATCH_MAX);
+  }
+}
