@@ -1,10 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.ts";
-import { type Clock, systemClock } from "./platform/clock.ts";
+import * as customers from "./modules/customers/index.ts";
+import * as identity from "./modules/identity/index.ts";
+import * as ledger from "./modules/ledger/index.ts";
+import * as payments from "./modules/payments/index.ts";
 import { AuditTrail } from "./platform/audit.ts";
 import { type Cache, MemoryCache } from "./platform/cache/cache.ts";
 import { RedisCache } from "./platform/cache/redis-cache.ts";
+import { type Clock, systemClock } from "./platform/clock.ts";
 import { type DatabaseHandle, openDatabase, ping } from "./platform/db/database.ts";
 import { loadMigrations, type Migration, migrate, pendingMigrations } from "./platform/db/migrations.ts";
 import type { EventBus } from "./platform/events/bus.ts";
@@ -21,10 +25,6 @@ import { IdempotencyStore, InFlightKeys } from "./platform/idempotency.ts";
 import { type IdGenerator, uuidV7Ids } from "./platform/ids.ts";
 import { createLogger, type Logger } from "./platform/logger.ts";
 import { createMetrics } from "./platform/metrics.ts";
-import * as customers from "./modules/customers/index.ts";
-import * as identity from "./modules/identity/index.ts";
-import * as ledger from "./modules/ledger/index.ts";
-import * as payments from "./modules/payments/index.ts";
 
 export interface AppOptions {
   config: Config;
@@ -71,7 +71,8 @@ function packageVersion(): string {
 }
 
 async function openEventBus(config: Config, deadLetter: ReturnType<typeof deadLetterWriter>, logger: Logger) {
-  if (!config.nats.url) return new MemoryEventBus({ attemptsMax: config.outbox.handlerAttemptsMax, deadLetter });
+  if (!config.nats.url)
+    return new MemoryEventBus({ attemptsMax: config.outbox.handlerAttemptsMax, deadLetter });
   const bus = new NatsEventBus({
     url: config.nats.url,
     stream: config.nats.stream,
@@ -195,7 +196,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
     relay,
     dispatcher,
     logger,
-    services: { customers: customerService, identity: identityService, ledger: ledgerService, payments: paymentService },
+    services: {
+      customers: customerService,
+      identity: identityService,
+      ledger: ledgerService,
+      payments: paymentService,
+    },
     async start() {
       if (started) return;
       started = true;

@@ -1,6 +1,6 @@
-import type { Tx } from "./db/database.ts";
-import { actorId, type RequestContext } from "./context.ts";
 import type { Clock } from "./clock.ts";
+import { actorId, type RequestContext } from "./context.ts";
+import type { Tx } from "./db/database.ts";
 import type { IdGenerator } from "./ids.ts";
 
 /**

@@ -24,7 +24,10 @@ export interface IdempotencyClaim {
   requestHash: string;
 }
 
-export type ClaimOutcome = { kind: "claimed" } | { kind: "replay"; response: StoredResponse } | { kind: "mismatch" };
+export type ClaimOutcome =
+  | { kind: "claimed" }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "mismatch" };
 
 export const IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9_.:-]{8,128}$";
 
@@ -42,7 +45,9 @@ function canonical(value: unknown): unknown {
 
 /** A digest of the request that the key protects; field order does not matter. */
 export function requestHash(request: unknown): string {
-  return createHash("sha256").update(JSON.stringify(canonical(request))).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(request)))
+    .digest("hex");
 }
 
 export class IdempotencyStore {
@@ -75,18 +80,24 @@ export class IdempotencyStore {
         })),
       )
       .onConflict((conflict) =>
-        conflict.columns(["scope", "key"]).doUpdateSet({
-          request_hash: sql`excluded.request_hash`,
-          status_code: null,
-          response: null,
-          created_at: sql`excluded.created_at`,
-          expires_at: sql`excluded.expires_at`,
-        }).where("platform_idempotency_keys.expires_at", "<", now),
+        conflict
+          .columns(["scope", "key"])
+          .doUpdateSet({
+            request_hash: sql`excluded.request_hash`,
+            status_code: null,
+            response: null,
+            created_at: sql`excluded.created_at`,
+            expires_at: sql`excluded.expires_at`,
+          })
+          .where("platform_idempotency_keys.expires_at", "<", now),
       )
       .returning(["scope", "key"])
       .execute();
     const claimed = new Set(inserted.map((row) => `${row.scope}\u0000${row.key}`));
-    const existing = await this.#existing(tx, claims.filter((c) => !claimed.has(`${c.scope}\u0000${c.key}`)));
+    const existing = await this.#existing(
+      tx,
+      claims.filter((c) => !claimed.has(`${c.scope}\u0000${c.key}`)),
+    );
     return claims.map((claim) => {
       const id = `${claim.scope}\u0000${claim.key}`;
       if (claimed.has(id)) return { kind: "claimed" };
@@ -108,7 +119,10 @@ export class IdempotencyStore {
     for (const completion of completions) {
       await tx
         .updateTable("platform_idempotency_keys")
-        .set({ status_code: completion.response.statusCode, response: JSON.stringify(completion.response.body) })
+        .set({
+          status_code: completion.response.statusCode,
+          response: JSON.stringify(completion.response.body),
+        })
         .where("scope", "=", completion.scope)
         .where("key", "=", completion.key)
         .execute();
@@ -150,7 +164,10 @@ export class InFlightKeys {
   acquire(scope: string, key: string): () => void {
     const id = `${scope}\u0000${key}`;
     if (this.#keys.has(id)) {
-      throw new AppError("idempotency-key-in-flight", "A request with this Idempotency-Key is still being processed.");
+      throw new AppError(
+        "idempotency-key-in-flight",
+        "A request with this Idempotency-Key is still being processed.",
+      );
     }
     this.#keys.add(id);
     return () => this.#keys.delete(id);
@@ -159,6 +176,9 @@ export class InFlightKeys {
 
 export function throwIfMismatch(outcome: ClaimOutcome): void {
   if (outcome.kind === "mismatch") {
-    throw new AppError("idempotency-key-reused", "This Idempotency-Key was already used with a different request.");
+    throw new AppError(
+      "idempotency-key-reused",
+      "This Idempotency-Key was already used with a different request.",
+    );
   }
 }

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 /**
  * Paths that hold secrets or personal data. Logs are read by many people and kept for long; none

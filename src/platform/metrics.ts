@@ -1,4 +1,4 @@
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
  * Prometheus metrics, one registry per app instance (tests build many apps in one process and
@@ -9,7 +9,9 @@ export interface Metrics {
   httpRequestDuration: Histogram<"method" | "route" | "status_code">;
 }
 
-export function createMetrics(options: { outboxLag: () => Promise<{ pending: number; oldestAgeS: number }> }) {
+export function createMetrics(options: {
+  outboxLag: () => Promise<{ pending: number; oldestAgeS: number }>;
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const httpRequestDuration = new Histogram({

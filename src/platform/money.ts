@@ -16,7 +16,21 @@ export interface AmountDto {
 }
 
 /** Precious metals, SDRs and testing codes have no minor unit in ISO 4217 ("N.A."). */
-const NOT_MONEY = new Set(["XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"]);
+const NOT_MONEY = new Set([
+  "XAG",
+  "XAU",
+  "XBA",
+  "XBB",
+  "XBC",
+  "XBD",
+  "XDR",
+  "XPD",
+  "XPT",
+  "XSU",
+  "XTS",
+  "XUA",
+  "XXX",
+]);
 
 export function currencyExponent(currency: string): number | undefined {
   if (NOT_MONEY.has(currency)) return undefined;

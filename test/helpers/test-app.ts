@@ -3,8 +3,8 @@ import pg from "pg";
 import { type App, buildApp } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { RedisCache } from "../../src/platform/cache/redis-cache.ts";
-import { NatsEventBus } from "../../src/platform/events/nats-bus.ts";
 import type { Clock } from "../../src/platform/clock.ts";
+import { NatsEventBus } from "../../src/platform/events/nats-bus.ts";
 
 /**
  * Builds an app for one test file on the embedded defaults (in-memory PGlite, memory cache,

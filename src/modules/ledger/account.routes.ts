@@ -1,6 +1,6 @@
 import { Type } from "typebox";
-import type { Guards } from "../../platform/http/auth.ts";
 import { AppError } from "../../platform/errors.ts";
+import type { Guards } from "../../platform/http/auth.ts";
 import {
   AmountSchema,
   decodeCursor,
@@ -67,7 +67,10 @@ function customerId(request: { caller: { actor: { type: string; id?: string } } 
   return actor.id;
 }
 
-export function registerAccountRoutes(app: HttpServer, deps: { ledger: LedgerService; guards: Guards }): void {
+export function registerAccountRoutes(
+  app: HttpServer,
+  deps: { ledger: LedgerService; guards: Guards },
+): void {
   const { ledger, guards } = deps;
   const tags = ["accounts"];
   const security = [{ customerToken: [] }];
@@ -159,7 +162,8 @@ export function registerAccountRoutes(app: HttpServer, deps: { ledger: LedgerSer
     async (request) => {
       const { limit, cursor } = request.query;
       const beforeSeq = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && beforeSeq === undefined) throw new AppError("validation", "The cursor is not valid.");
+      if (cursor !== undefined && beforeSeq === undefined)
+        throw new AppError("validation", "The cursor is not valid.");
       const page = await ledger.history(customerId(request), request.params.id, {
         limit,
         ...(beforeSeq !== undefined ? { beforeSeq } : {}),

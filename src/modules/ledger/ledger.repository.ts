@@ -86,7 +86,9 @@ export class LedgerRepository {
   }
 
   async nextAccountNumber(tx: Tx): Promise<bigint> {
-    const result = await sql<{ value: bigint }>`select nextval('ledger_account_number_seq') as value`.execute(tx);
+    const result = await sql<{ value: bigint }>`select nextval('ledger_account_number_seq') as value`.execute(
+      tx,
+    );
     return BigInt(result.rows[0]!.value);
   }
 
@@ -127,14 +129,22 @@ export class LedgerRepository {
       .execute();
   }
 
-  async account(id: string, ownerCustomerId?: string, executor: Db | Tx = this.#db): Promise<AccountRow | undefined> {
+  async account(
+    id: string,
+    ownerCustomerId?: string,
+    executor: Db | Tx = this.#db,
+  ): Promise<AccountRow | undefined> {
     let query = ledgerDb(executor).selectFrom("ledger_accounts").selectAll().where("id", "=", id);
     if (ownerCustomerId !== undefined) query = query.where("owner_customer_id", "=", ownerCustomerId);
     return query.executeTakeFirst();
   }
 
   async accountByIban(iban: string): Promise<AccountRow | undefined> {
-    return this.#ledger().selectFrom("ledger_accounts").selectAll().where("iban", "=", iban).executeTakeFirst();
+    return this.#ledger()
+      .selectFrom("ledger_accounts")
+      .selectAll()
+      .where("iban", "=", iban)
+      .executeTakeFirst();
   }
 
   async postingsPage(accountId: string, beforeSeq: bigint | undefined, limit: number) {
@@ -164,10 +174,21 @@ export class LedgerRepository {
   }
 
   async lockHold(tx: Tx, holdId: string) {
-    return ledgerTx(tx).selectFrom("ledger_holds").selectAll().where("id", "=", holdId).forUpdate().executeTakeFirst();
+    return ledgerTx(tx)
+      .selectFrom("ledger_holds")
+      .selectAll()
+      .where("id", "=", holdId)
+      .forUpdate()
+      .executeTakeFirst();
   }
 
-  async settleHold(tx: Tx, holdId: string, status: "captured" | "released", entryId: string | null, at: Date) {
+  async settleHold(
+    tx: Tx,
+    holdId: string,
+    status: "captured" | "released",
+    entryId: string | null,
+    at: Date,
+  ) {
     await ledgerTx(tx)
       .updateTable("ledger_holds")
       .set({ status, entry_id: entryId, updated_at: at })

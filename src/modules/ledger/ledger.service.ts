@@ -5,14 +5,25 @@ import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
 import { AppError, assertInvariant } from "../../platform/errors.ts";
 import type { EventFactory } from "../../platform/events/event.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
-import { type IdempotencyStore, type InFlightKeys, requestHash, throwIfMismatch } from "../../platform/idempotency.ts";
+import {
+  type IdempotencyStore,
+  type InFlightKeys,
+  requestHash,
+  throwIfMismatch,
+} from "../../platform/idempotency.ts";
 import type { IdGenerator } from "../../platform/ids.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { isSupportedCurrency } from "../../platform/money.ts";
 import { IbanIssuer } from "./iban.ts";
 import { LedgerRepository } from "./ledger.repository.ts";
 import type { AccountRow, HoldStatus } from "./ledger.tables.ts";
-import { type AccountState, availableMinor, type EntryOutcome, type EntryRequest, planEntries } from "./posting.engine.ts";
+import {
+  type AccountState,
+  availableMinor,
+  type EntryOutcome,
+  type EntryRequest,
+  planEntries,
+} from "./posting.engine.ts";
 
 export type SystemAccountCode = "cash" | "clearing";
 export type CustomerAccountType = "current" | "savings";
@@ -242,23 +253,26 @@ export class LedgerService {
     const existing = await this.#repository.systemShardIds(code, currency);
     if (existing.length >= this.#options.ledger.systemAccountShards) return existing;
     const now = this.#options.clock.now();
-    const rows: AccountRow[] = Array.from({ length: this.#options.ledger.systemAccountShards }, (_, shard) => ({
-      id: this.#options.ids.next("acc"),
-      iban: null,
-      owner_customer_id: null,
-      kind: "system",
-      system_code: code,
-      shard,
-      currency,
-      status: "active",
-      booked_minor: 0n,
-      held_minor: 0n,
-      overdraft_limit_minor: 0n,
-      allow_negative: true,
-      posting_seq: 0n,
-      created_at: now,
-      updated_at: now,
-    }));
+    const rows: AccountRow[] = Array.from(
+      { length: this.#options.ledger.systemAccountShards },
+      (_, shard) => ({
+        id: this.#options.ids.next("acc"),
+        iban: null,
+        owner_customer_id: null,
+        kind: "system",
+        system_code: code,
+        shard,
+        currency,
+        status: "active",
+        booked_minor: 0n,
+        held_minor: 0n,
+        overdraft_limit_minor: 0n,
+        allow_negative: true,
+        posting_seq: 0n,
+        created_at: now,
+        updated_at: now,
+      }),
+    );
     await inTransaction(this.#options.db, (tx) => this.#repository.insertSystemAccounts(tx, rows));
     return this.#repository.systemShardIds(code, currency);
   }
@@ -274,7 +288,11 @@ export class LedgerService {
     return this.#bookPlanned(tx, accounts, entries);
   }
 
-  async #bookPlanned(tx: Tx, accounts: Map<string, AccountState>, entries: EntryRequest[]): Promise<EntryOutcome[]> {
+  async #bookPlanned(
+    tx: Tx,
+    accounts: Map<string, AccountState>,
+    entries: EntryRequest[],
+  ): Promise<EntryOutcome[]> {
     const outcomes = planEntries(accounts, entries, () => this.#options.ids.next("pst"));
     const booked = entries.filter((_, index) => outcomes[index]?.ok);
     const postings = outcomes.flatMap((outcome) => (outcome.ok ? outcome.postings : []));
@@ -297,13 +315,22 @@ export class LedgerService {
   async placeHold(
     tx: Tx,
     input: { accountId: string; amountMinor: bigint; currency: string; reference?: string },
-  ): Promise<{ ok: true; holdId: string } | { ok: false; reason: "insufficient-funds" | "account-not-active" | "currency-mismatch" | "account-not-found" }> {
+  ): Promise<
+    | { ok: true; holdId: string }
+    | {
+        ok: false;
+        reason: "insufficient-funds" | "account-not-active" | "currency-mismatch" | "account-not-found";
+      }
+  > {
     assertInvariant(input.amountMinor > 0n, "a hold must be positive");
     const account = (await this.#repository.lockAccounts(tx, [input.accountId])).get(input.accountId);
     if (!account) return { ok: false, reason: "account-not-found" };
     if (account.status !== "active") return { ok: false, reason: "account-not-active" };
     if (account.currency !== input.currency) return { ok: false, reason: "currency-mismatch" };
-    if (!account.allowNegative && availableMinor(account) - input.amountMinor < -account.overdraftLimitMinor) {
+    if (
+      !account.allowNegative &&
+      availableMinor(account) - input.amountMinor < -account.overdraftLimitMinor
+    ) {
       return { ok: false, reason: "insufficient-funds" };
     }
     account.heldMinor += input.amountMinor;
@@ -346,7 +373,8 @@ export class LedgerService {
     };
     const [outcome] = await this.#bookPlanned(tx, accounts, [entry]);
     assertInvariant(outcome, "capture produced no outcome");
-    if (outcome.ok) await this.#repository.settleHold(tx, hold.id, "captured", entry.entryId, this.#options.clock.now());
+    if (outcome.ok)
+      await this.#repository.settleHold(tx, hold.id, "captured", entry.entryId, this.#options.clock.now());
     return outcome;
   }
 

@@ -89,16 +89,21 @@ function checkEntry(
   if (new Set(entry.legs.map((leg) => leg.accountId)).size !== entry.legs.length) {
     return { reason: "same-account", accountId: entry.legs[0]?.accountId ?? "" };
   }
-  for (const leg of entry.legs) {
-    const account = accounts.get(leg.accountId)!;
-    if (account.status !== "active") return { reason: "account-not-active", accountId: account.id };
-    if (account.currency !== entry.currency) return { reason: "currency-mismatch", accountId: account.id };
-  }
+  const legAccounts = entry.legs.map((leg) => accounts.get(leg.accountId)!);
+  const inactive = legAccounts.find((account) => account.status !== "active");
+  if (inactive) return { reason: "account-not-active", accountId: inactive.id };
+  const otherCurrency = legAccounts.find((account) => account.currency !== entry.currency);
+  if (otherCurrency) return { reason: "currency-mismatch", accountId: otherCurrency.id };
   for (const leg of entry.legs) {
     const account = accounts.get(leg.accountId)!;
     const floor = floorMinor(account);
-    const released = entry.releasesHeldMinor?.accountId === account.id ? entry.releasesHeldMinor.amountMinor : 0n;
-    if (leg.amountMinor < 0n && floor !== undefined && availableMinor(account) + released + leg.amountMinor < floor) {
+    const released =
+      entry.releasesHeldMinor?.accountId === account.id ? entry.releasesHeldMinor.amountMinor : 0n;
+    if (
+      leg.amountMinor < 0n &&
+      floor !== undefined &&
+      availableMinor(account) + released + leg.amountMinor < floor
+    ) {
       return { reason: "insufficient-funds", accountId: account.id };
     }
   }

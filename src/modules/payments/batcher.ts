@@ -33,7 +33,9 @@ export class Batcher<Command, Result> {
 
   submit(command: Command): Promise<Result> {
     if (this.#queue.length >= this.#options.queueMax) {
-      return Promise.reject(new AppError("service-unavailable", "Too many payments are queued; retry shortly."));
+      return Promise.reject(
+        new AppError("service-unavailable", "Too many payments are queued; retry shortly."),
+      );
     }
     return new Promise<Result>((resolve, reject) => {
       this.#queue.push({ command, resolve, reject });

@@ -5,7 +5,10 @@ export { registerPaymentRoutes } from "./payment.routes.ts";
 export type { CashMovementDto, TransferDto } from "./payment.service.ts";
 export { PaymentService } from "./payment.service.ts";
 
-export const migrations: MigrationSource = { module: "payments", directory: join(import.meta.dirname, "migrations") };
+export const migrations: MigrationSource = {
+  module: "payments",
+  directory: join(import.meta.dirname, "migrations"),
+};
 
 /** Events this module publishes (see docs/events.md). */
 export const PAYMENT_EVENTS = [

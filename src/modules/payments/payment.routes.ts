@@ -35,7 +35,10 @@ function customerId(request: { caller: { actor: { type: string; id?: string } } 
   return actor.id;
 }
 
-export function registerPaymentRoutes(app: HttpServer, deps: { payments: PaymentService; guards: Guards }): void {
+export function registerPaymentRoutes(
+  app: HttpServer,
+  deps: { payments: PaymentService; guards: Guards },
+): void {
   const { payments, guards } = deps;
 
   app.post(
@@ -96,7 +99,8 @@ export function registerPaymentRoutes(app: HttpServer, deps: { payments: Payment
         schema: {
           tags: ["staff"],
           security: [{ staffToken: [] }],
-          summary: kind === "deposits" ? "Teller cash deposit at a branch" : "Teller cash withdrawal at a branch",
+          summary:
+            kind === "deposits" ? "Teller cash deposit at a branch" : "Teller cash withdrawal at a branch",
           headers: IdempotencyHeaders,
           params: Type.Object({ id: Type.String({ pattern: "^acc_[0-9a-f]{32}$" }) }),
           body: CashBody,

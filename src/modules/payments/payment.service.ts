@@ -155,7 +155,8 @@ export class PaymentService {
     idempotencyKey: string,
   ): Promise<CashMovementDto> {
     // Cash changes hands only at a branch counter; a contact-centre session cannot do it.
-    if (context.channel !== "branch") throw new AppError("forbidden", "Cash can only be handled on channel branch.");
+    if (context.channel !== "branch")
+      throw new AppError("forbidden", "Cash can only be handled on channel branch.");
     const money = this.#parseMoney(input.amount);
     const movement: Movement = {
       ...this.#baseMovement(kind, context, `${actorId(context.actor)}:${kind}`, idempotencyKey, {
@@ -206,7 +207,8 @@ export class PaymentService {
           : "amount must be a decimal number.";
       throw new AppError("invalid-amount", detail);
     }
-    if (parsed.money.amountMinor <= 0n) throw new AppError("invalid-amount", "amount must be greater than zero.");
+    if (parsed.money.amountMinor <= 0n)
+      throw new AppError("invalid-amount", "amount must be greater than zero.");
     return parsed.money;
   }
 
@@ -312,7 +314,9 @@ export class PaymentService {
 
   #entry(movement: Movement, counterpartId: string): EntryRequest {
     const credit = movement.kind === "deposit";
-    const [debitId, creditId] = credit ? [counterpartId, movement.accountId] : [movement.accountId, counterpartId];
+    const [debitId, creditId] = credit
+      ? [counterpartId, movement.accountId]
+      : [movement.accountId, counterpartId];
     return {
       entryId: this.#options.ids.next("jrn"),
       kind: movement.kind,
@@ -331,7 +335,9 @@ export class PaymentService {
   }
 
   #row(movement: Movement, outcome: EntryOutcome, now: Date): TransferRow {
-    const counterpart = outcome.ok ? outcome.postings.find((p) => p.accountId !== movement.accountId) : undefined;
+    const counterpart = outcome.ok
+      ? outcome.postings.find((p) => p.accountId !== movement.accountId)
+      : undefined;
     const toAccountId = movement.kind === "deposit" ? movement.accountId : (counterpart?.accountId ?? null);
     return {
       id: movement.id,
@@ -408,9 +414,13 @@ function responseFor(movement: Movement, row: TransferRow, outcome: EntryOutcome
   }
   // The named account itself missing (or someone else's) is a plain 404, like any unknown id.
   const slug: ProblemSlug =
-    outcome.reason === "account-not-found" && outcome.accountId === movement.accountId ? "not-found" : outcome.reason;
+    outcome.reason === "account-not-found" && outcome.accountId === movement.accountId
+      ? "not-found"
+      : outcome.reason;
   const detail = slug === "not-found" ? "No such account." : REJECTION_DETAIL[outcome.reason];
-  const problem: StoredProblem = { problem: { slug, detail, extensions: { [`${movement.kind}Id`]: movement.id } } };
+  const problem: StoredProblem = {
+    problem: { slug, detail, extensions: { [`${movement.kind}Id`]: movement.id } },
+  };
   return { statusCode: slug === "not-found" ? 404 : 422, body: problem };
 }
 

@@ -71,7 +71,8 @@ function openPostgres(url: string, poolSize: number): DatabaseHandle {
         exec: async (script) => {
           await client.query(script);
         },
-        query: async <Row>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as Row[],
+        query: async <Row>(text: string, params: unknown[] = []) =>
+          (await client.query(text, params)).rows as Row[],
       });
       await client.query("commit");
       return result;
@@ -108,7 +109,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
             exec: async (script) => {
               await tx.exec(script);
             },
-            query: async <Row>(text: string, params: unknown[] = []) => (await tx.query<Row>(text, params)).rows,
+            query: async <Row>(text: string, params: unknown[] = []) =>
+              (await tx.query<Row>(text, params)).rows,
           }),
         ),
       close: async () => {

@@ -39,7 +39,11 @@ export function loadMigrations(sources: MigrationSource[]): Migration[] {
       .sort()
       .map((file) => {
         const text = readFileSync(join(directory, file), "utf8");
-        return { id: `${module}/${file}`, checksum: createHash("sha256").update(text).digest("hex"), sql: text };
+        return {
+          id: `${module}/${file}`,
+          checksum: createHash("sha256").update(text).digest("hex"),
+          sql: text,
+        };
       }),
   );
 }
@@ -51,13 +55,16 @@ export function loadMigrations(sources: MigrationSource[]): Migration[] {
  */
 export async function migrate(database: DatabaseHandle, migrations: Migration[]): Promise<string[]> {
   return database.scriptTransaction(async (session) => {
-    if (database.kind === "postgres") await session.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
+    if (database.kind === "postgres")
+      await session.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
     await session.exec(`create table if not exists platform_migrations (
       id text primary key,
       checksum text not null,
       applied_at timestamptz not null default now()
     )`);
-    const rows = await session.query<{ id: string; checksum: string }>("select id, checksum from platform_migrations");
+    const rows = await session.query<{ id: string; checksum: string }>(
+      "select id, checksum from platform_migrations",
+    );
     const applied = new Map(rows.map((row) => [row.id, row.checksum]));
     const done: string[] = [];
     for (const migration of migrations) {
@@ -79,7 +86,9 @@ export async function migrate(database: DatabaseHandle, migrations: Migration[])
 
 /** The ids of migrations that are known to the code but not applied; `/ready` wants none. */
 export async function pendingMigrations(db: Db, migrations: Migration[]): Promise<string[]> {
-  const exists = await sql<{ name: string | null }>`select to_regclass('platform_migrations')::text as name`.execute(db);
+  const exists = await sql<{
+    name: string | null;
+  }>`select to_regclass('platform_migrations')::text as name`.execute(db);
   if (!exists.rows[0]?.name) return migrations.map((migration) => migration.id);
   const rows = await db.selectFrom("platform_migrations").select("id").execute();
   const applied = new Set(rows.map((row) => row.id as string));

@@ -43,7 +43,10 @@ export class EventDispatcher {
 export function deadLetterWriter(db: Db, logger: Logger) {
   return async (consumer: string, event: DomainEvent, error: unknown): Promise<void> => {
     const message = error instanceof Error ? error.message : String(error);
-    logger.error({ consumer, eventId: event.id, eventType: event.type, err: message }, "event handler gave up");
+    logger.error(
+      { consumer, eventId: event.id, eventType: event.type, err: message },
+      "event handler gave up",
+    );
     await db
       .insertInto("platform_dead_letters")
       .values({

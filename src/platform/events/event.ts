@@ -1,7 +1,7 @@
+import type { Clock } from "../clock.ts";
 import type { RequestContext } from "../context.ts";
 import { actorId } from "../context.ts";
 import type { IdGenerator } from "../ids.ts";
-import type { Clock } from "../clock.ts";
 
 /** The envelope every domain event travels in, on every bus. `data` is the event's own body. */
 export interface DomainEvent<Data = Record<string, unknown>> {

@@ -64,7 +64,9 @@ export class OutboxRelay {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running;
-    await this.flush().catch((error) => this.#options.logger.warn({ err: error }, "final outbox flush failed"));
+    await this.flush().catch((error) =>
+      this.#options.logger.warn({ err: error }, "final outbox flush failed"),
+    );
   }
 
   #schedule(delayMs: number): void {

@@ -25,10 +25,16 @@ export function claimedOrigin(request: FastifyRequest): { channel: Channel; devi
   const rawDevice = request.headers["x-device-id"];
   const channel = rawChannel === undefined ? "web" : String(rawChannel);
   if (!(CHANNELS as readonly string[]).includes(channel) || channel === "system") {
-    throw new AppError("validation", `X-Channel must be one of ${CHANNELS.filter((c) => c !== "system").join(", ")}`);
+    throw new AppError(
+      "validation",
+      `X-Channel must be one of ${CHANNELS.filter((c) => c !== "system").join(", ")}`,
+    );
   }
   if (rawDevice !== undefined && !DEVICE_ID.test(String(rawDevice))) {
-    throw new AppError("validation", "X-Device-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'");
+    throw new AppError(
+      "validation",
+      "X-Device-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'",
+    );
   }
   return { channel: channel as Channel, deviceId: rawDevice === undefined ? undefined : String(rawDevice) };
 }

@@ -37,7 +37,10 @@ export function registerOpsRoutes(
             await check();
             return [name, { status: "up" }] as const;
           } catch (error) {
-            return [name, { status: "down", detail: error instanceof Error ? error.message : String(error) }] as const;
+            return [
+              name,
+              { status: "down", detail: error instanceof Error ? error.message : String(error) },
+            ] as const;
           }
         }),
       );

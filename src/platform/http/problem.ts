@@ -67,7 +67,10 @@ export function errorHandler(logger: Logger) {
     const mapped = mapFrameworkError(error);
     if (mapped) return sendProblem(reply, problemBody(request, mapped.slug, mapped.detail));
     logger.error({ err: error, requestId: request.id }, "unhandled error");
-    return sendProblem(reply, problemBody(request, "internal", "An unexpected error occurred; quote the requestId."));
+    return sendProblem(
+      reply,
+      problemBody(request, "internal", "An unexpected error occurred; quote the requestId."),
+    );
   };
 }
 

@@ -53,14 +53,21 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.setValidatorCompiler(validatorCompiler());
   app.setErrorHandler(errorHandler(options.logger));
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problemBody(request, "not-found", `No route ${request.method} ${request.url.split("?")[0]}`)),
+    sendProblem(
+      reply,
+      problemBody(request, "not-found", `No route ${request.method} ${request.url.split("?")[0]}`),
+    ),
   );
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
   app.addHook("onResponse", async (request, reply) => {
     options.metrics.httpRequestDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? "unmatched", status_code: reply.statusCode },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? "unmatched",
+        status_code: reply.statusCode,
+      },
       reply.elapsedTime / 1000,
     );
   });
@@ -76,8 +83,18 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       },
       components: {
         securitySchemes: {
-          customerToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Customer access token" },
-          staffToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Staff access token" },
+          customerToken: {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "JWT",
+            description: "Customer access token",
+          },
+          staffToken: {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "JWT",
+            description: "Staff access token",
+          },
         },
       },
     },
