@@ -115,18 +115,20 @@ export class IdempotencyStore {
     return outcome;
   }
 
+  /** Stores the responses of many claimed keys in one statement. */
   async completeMany(tx: Tx, completions: Array<{ scope: string; key: string; response: StoredResponse }>) {
-    for (const completion of completions) {
-      await tx
-        .updateTable("platform_idempotency_keys")
-        .set({
-          status_code: completion.response.statusCode,
-          response: JSON.stringify(completion.response.body),
-        })
-        .where("scope", "=", completion.scope)
-        .where("key", "=", completion.key)
-        .execute();
-    }
+    if (completions.length === 0) return;
+    const values = sql.join(
+      completions.map(
+        (c) =>
+          sql`(${c.scope}, ${c.key}, ${c.response.statusCode}::integer, ${JSON.stringify(c.response.body)}::jsonb)`,
+      ),
+    );
+    await sql`
+      update platform_idempotency_keys as k
+      set status_code = v.status_code, response = v.response
+      from (values ${values}) as v(scope, key, status_code, response)
+      where k.scope = v.scope and k.key = v.key`.execute(tx);
   }
 
   /** Removes expired keys in bounded batches; returns how many went. */

@@ -33,7 +33,7 @@ const NOT_MONEY = new Set([
 ]);
 
 export function currencyExponent(currency: string): number | undefined {
-  if (NOT_MONEY.has(currency)) return undefined;
+  if (!/^[A-Z]{3}$/.test(currency) || NOT_MONEY.has(currency)) return undefined;
   return currencyCodes.code(currency)?.digits;
 }
 

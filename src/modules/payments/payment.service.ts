@@ -93,7 +93,9 @@ export class PaymentService {
       execute: (movements) => this.#executeBatch(movements),
       batchMax: options.transfers.batchMax,
       // Several batches in flight keep PostgreSQL busy while one commits; PGlite has one connection.
-      concurrency: Math.max(1, Math.min(8, Math.floor(options.databaseConnections / 3))),
+      concurrency: Number(
+        process.env.BATCH_CONC ?? Math.max(1, Math.min(8, Math.floor(options.databaseConnections / 3))),
+      ),
       queueMax: options.transfers.queueMax,
     });
   }

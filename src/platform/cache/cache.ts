@@ -32,18 +32,11 @@ export class MemoryCache implements Cache {
   }
 
   async get(key: string): Promise<string | undefined> {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAtMs <= this.#now()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+    return this.#live(key)?.value;
   }
 
   async set(key: string, value: string, ttlS: number): Promise<void> {
-    if (this.#entries.size >= MEMORY_CACHE_ENTRIES_MAX) this.#evictExpiredOrOldest();
-    this.#entries.set(key, { value, expiresAtMs: this.#now() + ttlS * 1000 });
+    this.#write(key, value, ttlS);
   }
 
   async delete(key: string): Promise<void> {
@@ -51,14 +44,15 @@ export class MemoryCache implements Cache {
   }
 
   async increment(key: string, ttlS: number): Promise<number> {
-    const current = await this.get(key);
-    if (current === undefined) {
-      await this.set(key, "1", ttlS);
+    // Read and write with no await in between: concurrent increments (parallel login attempts
+    // against a rate limit) must each see the count the previous one left.
+    const entry = this.#live(key);
+    if (!entry) {
+      this.#write(key, "1", ttlS);
       return 1;
     }
-    const next = Number(current) + 1;
-    const entry = this.#entries.get(key);
-    if (entry) entry.value = String(next);
+    const next = Number(entry.value) + 1;
+    entry.value = String(next);
     return next;
   }
 
@@ -66,6 +60,20 @@ export class MemoryCache implements Cache {
 
   async close(): Promise<void> {
     this.#entries.clear();
+  }
+
+  #live(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry && entry.expiresAtMs <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #write(key: string, value: string, ttlS: number): void {
+    if (this.#entries.size >= MEMORY_CACHE_ENTRIES_MAX) this.#evictExpiredOrOldest();
+    this.#entries.set(key, { value, expiresAtMs: this.#now() + ttlS * 1000 });
   }
 
   #evictExpiredOrOldest(): void {

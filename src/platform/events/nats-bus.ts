@@ -9,7 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { backoffMs, type DeadLetterSink, type EventBus, type Subscription } from "./bus.ts";
+import { backoffMs, type DeadLetterSink, type EventBus, matchesType, type Subscription } from "./bus.ts";
 import type { DomainEvent } from "./event.ts";
 
 export interface NatsBusOptions {
@@ -105,14 +105,17 @@ export class NatsEventBus implements EventBus {
     const manager = this.#manager;
     if (!manager) throw new Error("NATS event bus is not connected");
     const durable = subscription.consumer.replace(/[^A-Za-z0-9_-]/g, "_");
-    const filters = subscription.types.includes("*")
-      ? [`${this.#options.subjectPrefix}.>`]
-      : subscription.types.map((type) => this.#subject(type));
+    // NATS servers before 2.10 take a single filter subject; a subscription to several types
+    // therefore reads the whole prefix and skips (acks) what it did not ask for.
+    const filter =
+      subscription.types.length === 1 && subscription.types[0] !== "*"
+        ? this.#subject(subscription.types[0]!)
+        : `${this.#options.subjectPrefix}.>`;
     await manager.consumers.add(this.#options.stream, {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      filter_subjects: filters,
+      filter_subject: filter,
       // Unlimited on the server: the attempt limit is enforced here, so that an event is only
       // given up once it is safely parked as a dead letter.
       max_deliver: -1,
@@ -127,6 +130,10 @@ export class NatsEventBus implements EventBus {
   async #consumeLoop(subscription: Subscription, messages: ConsumerMessages): Promise<void> {
     for await (const message of messages) {
       const event = message.json<DomainEvent>();
+      if (!matchesType(subscription.types, event.type)) {
+        message.ack();
+        continue;
+      }
       try {
         await subscription.handler(event);
         message.ack();

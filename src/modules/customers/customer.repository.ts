@@ -1,0 +1,62 @@
+import type { Db, Tx } from "../../platform/db/database.ts";
+import { type CustomerRow, customersDb, customersTx, type PostalAddress } from "./customer.tables.ts";
+
+/** The columns a profile update may change; everything else is fixed after registration. */
+export interface CustomerContactChanges {
+  phone?: string | null;
+  preferred_language?: string | null;
+  address?: PostalAddress | null;
+}
+
+/** The only place the customers module's SQL lives. */
+export class CustomerRepository {
+  readonly #db: Db;
+
+  constructor(options: { db: Db }) {
+    this.#db = options.db;
+  }
+
+  async insert(tx: Tx, row: CustomerRow): Promise<void> {
+    await customersTx(tx)
+      .insertInto("customers")
+      .values({ ...row, address: row.address === null ? null : JSON.stringify(row.address) })
+      .execute();
+  }
+
+  async findById(id: string): Promise<CustomerRow | undefined> {
+    return customersDb(this.#db).selectFrom("customers").selectAll().where("id", "=", id).executeTakeFirst();
+  }
+
+  /** Locks the row, so concurrent updates of one profile apply one after the other. */
+  async lockById(tx: Tx, id: string): Promise<CustomerRow | undefined> {
+    return customersTx(tx)
+      .selectFrom("customers")
+      .selectAll()
+      .where("id", "=", id)
+      .forUpdate()
+      .executeTakeFirst();
+  }
+
+  async update(tx: Tx, id: string, changes: CustomerContactChanges, at: Date): Promise<CustomerRow> {
+    const { address, ...plain } = changes;
+    return customersTx(tx)
+      .updateTable("customers")
+      .set({
+        ...plain,
+        ...(address === undefined ? {} : { address: address === null ? null : JSON.stringify(address) }),
+        updated_at: at,
+      })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async exists(id: string): Promise<boolean> {
+    const row = await customersDb(this.#db)
+      .selectFrom("customers")
+      .select("id")
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+}

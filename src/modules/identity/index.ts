@@ -1,0 +1,29 @@
+import { join } from "node:path";
+import type { MigrationSource } from "../../platform/db/migrations.ts";
+
+export { registerIdentityRoutes } from "./identity.routes.ts";
+export type { Credentials, NewCustomerRegistration } from "./identity.service.ts";
+export { IdentityService, STAFF_CHANNELS } from "./identity.service.ts";
+export type { SubjectType } from "./identity.tables.ts";
+export type {
+  IssuedTokens,
+  RefreshTokenReusedEvent,
+  SessionRefreshedEvent,
+  SessionRevokedEvent,
+  SessionStartedEvent,
+} from "./session.service.ts";
+export type { NewStaffUser, StaffUser, StaffUserCreatedEvent } from "./staff.service.ts";
+
+export const migrations: MigrationSource = {
+  module: "identity",
+  directory: join(import.meta.dirname, "migrations"),
+};
+
+/** Events this module publishes. */
+export const IDENTITY_EVENTS = [
+  "session.started",
+  "session.refreshed",
+  "session.revoked",
+  "session.refresh_token_reused",
+  "staff.user_created",
+] as const;
