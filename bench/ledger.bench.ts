@@ -46,7 +46,8 @@ async function backends(): Promise<Backend[]> {
   } else {
     process.stdout.write("PostgreSQL not reachable: PostgreSQL figures skipped\n");
   }
-  return list;
+  const only = process.env.BENCH_BACKENDS?.split(",");
+  return only ? list.filter((backend) => only.includes(backend.name)) : list;
 }
 
 /** Each phase gets a fresh database (PostgreSQL) or data directory (PGlite). */
@@ -195,7 +196,8 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
 }
 
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ["bin/omnicore.js", "serve"], {
+  const nodeFlags = process.env.BENCH_SERVER_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeFlags, "bin/omnicore.js", "serve"], {
     env: {
       ...process.env,
       ...env,

@@ -19,7 +19,7 @@ export interface Config {
   admin: { email: string | undefined; password: string | undefined };
   iban: { countryCode: string; bankCode: string };
   ledger: { systemAccountShards: number };
-  transfers: { batchMax: number; queueMax: number };
+  transfers: { batchMax: number; queueMax: number; batchConcurrency: number };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
@@ -135,9 +135,11 @@ export function loadConfig(env: Env = process.env): Config {
     transfers: {
       batchMax: read.integer("OMNICORE_TRANSFER_BATCH_MAX", 128, 1, 1_000),
       queueMax: read.integer("OMNICORE_TRANSFER_QUEUE_MAX", 10_000, 1, 1_000_000),
+      // 0 = automatic: one batch at a time on PGlite, two on PostgreSQL (see ADR 0002).
+      batchConcurrency: read.integer("OMNICORE_TRANSFER_BATCH_CONCURRENCY", 0, 0, 64),
     },
     outbox: {
-      batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 500, 1, 10_000),
+      batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 100, 1, 10_000),
       pollIntervalMs: read.integer("OMNICORE_OUTBOX_POLL_INTERVAL_MS", 250, 10, 60_000),
       handlerAttemptsMax: read.integer("OMNICORE_EVENT_HANDLER_ATTEMPTS_MAX", 8, 1, 100),
     },

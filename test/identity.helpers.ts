@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
 import type { App } from "../src/app.ts";
+import { findOutboxEvents } from "../src/platform/events/outbox.ts";
 
 /** Shared steps of the identity, customer and security tests; every call goes through HTTP. */
 
@@ -112,15 +113,9 @@ export function expectProblem(
 }
 
 export async function outboxEvents(app: App, type: string, aggregateId: string) {
-  const rows = await app.database.db
-    .selectFrom("platform_outbox")
-    .select(["payload"])
-    .where("type", "=", type)
-    .where("aggregate_id", "=", aggregateId)
-    .orderBy("seq")
-    .execute();
-  return rows.map(
-    (row) => row.payload as { type: string; actorId: string | null; data: Record<string, unknown> },
+  const stored = await findOutboxEvents(app.database.db, { type, aggregateId });
+  return stored.map(
+    (row) => row.event as unknown as { type: string; actorId: string | null; data: Record<string, unknown> },
   );
 }
 

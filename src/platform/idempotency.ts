@@ -1,17 +1,20 @@
 import { createHash } from "node:crypto";
 import { sql } from "kysely";
 import type { Clock } from "./clock.ts";
+import { unnestRows } from "./db/bulk.ts";
 import type { Db, Tx } from "./db/database.ts";
 import { AppError, assertInvariant } from "./errors.ts";
 
 /**
- * Idempotency keys (architecture rule 7). A key is claimed and completed inside the transaction
- * that performs the command, so "key done" and "effect done" commit or roll back together: a
- * crash can never leave an effect without its key, or a key without its effect.
+ * Idempotency keys (architecture rule 7). A key is checked at the start of the transaction that
+ * performs the command and recorded, with its response, before that transaction commits, so
+ * "key done" and "effect done" commit or roll back together: a crash can never leave an effect
+ * without its key, or a key without its effect.
  *
  * Same key + same request → the first response is replayed. Same key + different request → 422.
  * The same key while the first is still running on this node → 409 (InFlightKeys); on another
- * node, PostgreSQL's unique index makes the second wait for the first and then replay it.
+ * node, the primary key makes the later transaction fail to record it, roll back its effect, run
+ * again and replay the first response (see IdempotencyRaceError).
  */
 export interface StoredResponse {
   statusCode: number;
@@ -50,9 +53,35 @@ export function requestHash(request: unknown): string {
     .digest("hex");
 }
 
+const LOOKUP_COLUMNS = [
+  ["scope", "text"],
+  ["key", "text"],
+] as const;
+
+const RECORD_COLUMNS = [
+  ["scope", "text"],
+  ["key", "text"],
+  ["request_hash", "text"],
+  ["status_code", "integer"],
+  ["response", "jsonb"],
+] as const;
+
+/**
+ * The same key was recorded by a concurrent transaction. Carries PostgreSQL's code for a
+ * serialization failure so that `inTransaction` retries it like one.
+ */
+export class IdempotencyRaceError extends Error {
+  readonly code = "40001";
+  constructor() {
+    super("idempotency key recorded concurrently");
+    this.name = "IdempotencyRaceError";
+  }
+}
+
 export class IdempotencyStore {
   readonly #clock: Clock;
   readonly #retentionS: number;
+  readonly #pending = new WeakMap<Tx, Map<string, IdempotencyClaim>>();
 
   constructor(options: { clock: Clock; retentionS: number }) {
     this.#clock = options.clock;
@@ -60,49 +89,35 @@ export class IdempotencyStore {
   }
 
   /**
-   * Claims many keys at once, in a fixed order so two transactions claiming overlapping keys
-   * cannot deadlock. An expired key is taken over as if it were new.
+   * Checks many keys at once, without writing: a key seen before is replayed (same request) or
+   * refused (different request); an unknown or expired key is "claimed" for this transaction and
+   * must be recorded with `completeMany` before it commits.
    */
   async claimMany(tx: Tx, claims: IdempotencyClaim[]): Promise<ClaimOutcome[]> {
     if (claims.length === 0) return [];
-    const now = this.#clock.now();
-    const expiresAt = new Date(now.getTime() + this.#retentionS * 1000);
-    const ordered = [...claims].sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1));
-    const inserted = await tx
-      .insertInto("platform_idempotency_keys")
-      .values(
-        ordered.map((claim) => ({
-          scope: claim.scope,
-          key: claim.key,
-          request_hash: claim.requestHash,
-          created_at: now,
-          expires_at: expiresAt,
-        })),
-      )
-      .onConflict((conflict) =>
-        conflict
-          .columns(["scope", "key"])
-          .doUpdateSet({
-            request_hash: sql`excluded.request_hash`,
-            status_code: null,
-            response: null,
-            created_at: sql`excluded.created_at`,
-            expires_at: sql`excluded.expires_at`,
-          })
-          .where("platform_idempotency_keys.expires_at", "<", now),
-      )
-      .returning(["scope", "key"])
-      .execute();
-    const claimed = new Set(inserted.map((row) => `${row.scope}\u0000${row.key}`));
-    const existing = await this.#existing(
-      tx,
-      claims.filter((c) => !claimed.has(`${c.scope}\u0000${c.key}`)),
-    );
+    const lookup = claims.map((claim) => ({ scope: claim.scope, key: claim.key }));
+    const rows = await sql<{
+      scope: string;
+      key: string;
+      request_hash: string;
+      status_code: number | null;
+      response: unknown;
+    }>`
+      select k.scope, k.key, k.request_hash, k.status_code, k.response
+      from platform_idempotency_keys k
+      join (${unnestRows(LOOKUP_COLUMNS, lookup)}) as v on k.scope = v.scope and k.key = v.key
+      where k.expires_at >= ${this.#clock.now()}`
+      .execute(tx)
+      .then((result) => result.rows);
+    const existing = new Map(rows.map((row) => [`${row.scope}\u0000${row.key}`, row]));
+    const pending = this.#pendingOf(tx);
     return claims.map((claim) => {
       const id = `${claim.scope}\u0000${claim.key}`;
-      if (claimed.has(id)) return { kind: "claimed" };
       const row = existing.get(id);
-      assertInvariant(row, "idempotency key neither claimed nor found");
+      if (!row) {
+        pending.set(id, claim);
+        return { kind: "claimed" };
+      }
       if (row.request_hash !== claim.requestHash) return { kind: "mismatch" };
       assertInvariant(row.status_code !== null, "idempotency key committed without a response");
       return { kind: "replay", response: { statusCode: row.status_code, body: row.response } };
@@ -115,20 +130,40 @@ export class IdempotencyStore {
     return outcome;
   }
 
-  /** Stores the responses of many claimed keys in one statement. */
+  /**
+   * Records the responses of keys claimed in this transaction, in one statement and in key order.
+   * If another transaction recorded one of them meanwhile (the same key on another node), the
+   * whole transaction is aborted as a serialization failure: `inTransaction` runs it again, and
+   * the retry finds the key and replays the first response instead of executing twice.
+   */
   async completeMany(tx: Tx, completions: Array<{ scope: string; key: string; response: StoredResponse }>) {
     if (completions.length === 0) return;
-    const values = sql.join(
-      completions.map(
-        (c) =>
-          sql`(${c.scope}, ${c.key}, ${c.response.statusCode}::integer, ${JSON.stringify(c.response.body)}::jsonb)`,
-      ),
-    );
-    await sql`
-      update platform_idempotency_keys as k
-      set status_code = v.status_code, response = v.response
-      from (values ${values}) as v(scope, key, status_code, response)
-      where k.scope = v.scope and k.key = v.key`.execute(tx);
+    const pending = this.#pendingOf(tx);
+    const now = this.#clock.now();
+    const expiresAt = new Date(now.getTime() + this.#retentionS * 1000);
+    const rows = completions
+      .map((c) => {
+        const claim = pending.get(`${c.scope}\u0000${c.key}`);
+        assertInvariant(claim, "idempotency key completed without being claimed in this transaction");
+        return {
+          scope: c.scope,
+          key: c.key,
+          request_hash: claim.requestHash,
+          status_code: c.response.statusCode,
+          response: JSON.stringify(c.response.body),
+        };
+      })
+      .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1));
+    const inserted = await sql`
+      insert into platform_idempotency_keys (scope, key, request_hash, status_code, response, created_at, expires_at)
+      select v.scope, v.key, v.request_hash, v.status_code, v.response, ${now}, ${expiresAt}
+      from (${unnestRows(RECORD_COLUMNS, rows)}) as v
+      on conflict (scope, key) do update
+        set request_hash = excluded.request_hash, status_code = excluded.status_code,
+            response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at
+        where platform_idempotency_keys.expires_at < ${now}
+      returning key`.execute(tx);
+    if (inserted.rows.length !== rows.length) throw new IdempotencyRaceError();
   }
 
   /** Removes expired keys in bounded batches; returns how many went. */
@@ -141,18 +176,14 @@ export class IdempotencyStore {
     return Number(result.numAffectedRows ?? 0n);
   }
 
-  async #existing(tx: Tx, claims: IdempotencyClaim[]) {
-    const rows = new Map<string, { request_hash: string; status_code: number | null; response: unknown }>();
-    for (const claim of claims) {
-      const row = await tx
-        .selectFrom("platform_idempotency_keys")
-        .select(["request_hash", "status_code", "response"])
-        .where("scope", "=", claim.scope)
-        .where("key", "=", claim.key)
-        .executeTakeFirst();
-      if (row) rows.set(`${claim.scope}\u0000${claim.key}`, row);
+  /** Claims made in a transaction, remembered until it is over (the map dies with the tx). */
+  #pendingOf(tx: Tx): Map<string, IdempotencyClaim> {
+    let pending = this.#pending.get(tx);
+    if (!pending) {
+      pending = new Map();
+      this.#pending.set(tx, pending);
     }
-    return rows;
+    return pending;
   }
 }
 

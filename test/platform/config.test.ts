@@ -28,7 +28,7 @@ describe("loadConfig defaults", () => {
     expect(config.auth.accessTokenTtlS).toBe(600);
     expect(config.auth.jwtPrivateKeyPem).toBeUndefined();
     expect(config.admin).toEqual({ email: undefined, password: undefined });
-    expect(config.outbox).toEqual({ batchMax: 500, pollIntervalMs: 250, handlerAttemptsMax: 8 });
+    expect(config.outbox).toEqual({ batchMax: 100, pollIntervalMs: 250, handlerAttemptsMax: 8 });
     expect(config.idempotencyRetentionS).toBe(172_800);
     expect(config.idempotencyRetentionS).toBeGreaterThanOrEqual(86_400);
   });

@@ -4,7 +4,7 @@ import { systemClock } from "../../src/platform/clock.ts";
 import { systemContext } from "../../src/platform/context.ts";
 import type { Db } from "../../src/platform/db/database.ts";
 import { type DomainEvent, eventFactory } from "../../src/platform/events/event.ts";
-import { appendToOutbox } from "../../src/platform/events/outbox.ts";
+import { appendToOutbox, findOutboxEvents } from "../../src/platform/events/outbox.ts";
 import { uuidV7Ids } from "../../src/platform/ids.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 import { waitFor } from "./wait.ts";
@@ -21,7 +21,8 @@ async function commit(db: Db, batch: DomainEvent[]): Promise<void> {
 }
 
 async function outboxRow(db: Db, eventId: string) {
-  return db.selectFrom("platform_outbox").selectAll().where("id", "=", eventId).executeTakeFirst();
+  const [stored] = await findOutboxEvents(db, { id: eventId });
+  return stored && { published_at: stored.publishedAt, event: stored.event };
 }
 
 async function effectsOf(db: Db, consumer: string, eventId: string): Promise<number> {
@@ -126,9 +127,9 @@ describe("transactional outbox, relay and dispatcher through a real app", () => 
     );
     expect(received.find((candidate) => candidate.id === event.id)).toEqual(event);
     const row = await outboxRow(db, event.id);
-    expect(row?.type).toBe("test.probe");
-    expect(row?.aggregate_id).toBe("agg_outbox_test");
-    expect(row?.payload).toEqual(event);
+    expect(row?.event.type).toBe("test.probe");
+    expect(row?.event.aggregateId).toBe("agg_outbox_test");
+    expect(row?.event).toEqual(event);
   });
 
   it("delivers several events of one transaction in order", async () => {

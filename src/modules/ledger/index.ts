@@ -7,6 +7,8 @@ export type {
   Account,
   AccountTransaction,
   CustomerAccountType,
+  PostingLeg,
+  PostingRequest,
   SystemAccountCode,
 } from "./ledger.service.ts";
 export { LedgerService } from "./ledger.service.ts";

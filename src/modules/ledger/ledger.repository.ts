@@ -1,7 +1,34 @@
 import { sql } from "kysely";
+import { bulkInsert, unnestRows } from "../../platform/db/bulk.ts";
 import type { Db, Tx } from "../../platform/db/database.ts";
 import { type AccountRow, type LedgerTables, ledgerDb, ledgerTx } from "./ledger.tables.ts";
 import type { AccountState, EntryRequest, PlannedPosting } from "./posting.engine.ts";
+
+const ENTRY_COLUMNS = [
+  ["id", "text"],
+  ["kind", "text"],
+  ["transfer_id", "text"],
+  ["reference", "text"],
+  ["created_at", "timestamptz"],
+] as const;
+
+const POSTING_COLUMNS = [
+  ["id", "text"],
+  ["entry_id", "text"],
+  ["account_id", "text"],
+  ["seq", "bigint"],
+  ["amount_minor", "bigint"],
+  ["currency", "text"],
+  ["balance_after_minor", "bigint"],
+  ["created_at", "timestamptz"],
+] as const;
+
+const BALANCE_COLUMNS = [
+  ["id", "text"],
+  ["booked", "bigint"],
+  ["held", "bigint"],
+  ["seq", "bigint"],
+] as const;
 
 /** The only place the ledger's SQL lives. Every query that serves a customer is scoped by owner. */
 export class LedgerRepository {
@@ -24,64 +51,65 @@ export class LedgerRepository {
     return new Map(rows.map((row) => [row.id, toState(row)]));
   }
 
-  async resolveIbans(tx: Tx, ibans: string[]): Promise<Map<string, string>> {
-    if (ibans.length === 0) return new Map();
+  /**
+   * Locks accounts named by id or by IBAN in one statement (one round trip on the hot path),
+   * still in id order. Returns the states and the ids of the IBANs that exist.
+   */
+  async lockAccountsAndIbans(tx: Tx, ids: string[], ibans: string[]) {
     const rows = await ledgerTx(tx)
       .selectFrom("ledger_accounts")
-      .select(["id", "iban"])
-      .where("iban", "in", [...new Set(ibans)])
+      .selectAll()
+      .where(
+        sql<boolean>`id = any(${[...new Set(ids)]}::text[]) or iban = any(${[...new Set(ibans)]}::text[])`,
+      )
+      .orderBy("id")
+      .forUpdate()
       .execute();
-    return new Map(rows.map((row) => [row.iban as string, row.id]));
+    const idsByIban = new Map<string, string>();
+    for (const row of rows) if (row.iban) idsByIban.set(row.iban, row.id);
+    return { accounts: new Map(rows.map((row) => [row.id, toState(row)])), idsByIban };
   }
 
   async insertEntries(tx: Tx, entries: EntryRequest[], at: Date): Promise<void> {
     if (entries.length === 0) return;
-    await ledgerTx(tx)
-      .insertInto("ledger_journal_entries")
-      .values(
-        entries.map((entry) => ({
-          id: entry.entryId,
-          kind: entry.kind,
-          transfer_id: entry.transferId,
-          reference: entry.reference,
-          created_at: at,
-        })),
-      )
-      .execute();
+    const rows = entries.map((entry) => ({
+      id: entry.entryId,
+      kind: entry.kind,
+      transfer_id: entry.transferId,
+      reference: entry.reference,
+      created_at: at,
+    }));
+    await bulkInsert("ledger_journal_entries", ENTRY_COLUMNS, rows).execute(tx);
   }
 
   async insertPostings(tx: Tx, postings: PlannedPosting[], at: Date): Promise<void> {
     if (postings.length === 0) return;
-    await ledgerTx(tx)
-      .insertInto("ledger_postings")
-      .values(
-        postings.map((posting) => ({
-          id: posting.id,
-          entry_id: posting.entryId,
-          account_id: posting.accountId,
-          seq: posting.seq,
-          amount_minor: posting.amountMinor,
-          currency: posting.currency,
-          balance_after_minor: posting.balanceAfterMinor,
-          created_at: at,
-        })),
-      )
-      .execute();
+    const rows = postings.map((posting) => ({
+      id: posting.id,
+      entry_id: posting.entryId,
+      account_id: posting.accountId,
+      seq: posting.seq,
+      amount_minor: posting.amountMinor,
+      currency: posting.currency,
+      balance_after_minor: posting.balanceAfterMinor,
+      created_at: at,
+    }));
+    await bulkInsert("ledger_postings", POSTING_COLUMNS, rows).execute(tx);
   }
 
   /** Writes the new balances of many accounts in one statement. */
   async saveBalances(tx: Tx, accounts: AccountState[], at: Date): Promise<void> {
     if (accounts.length === 0) return;
-    const values = sql.join(
-      accounts.map(
-        (account) =>
-          sql`(${account.id}, ${account.bookedMinor.toString()}::bigint, ${account.heldMinor.toString()}::bigint, ${account.postingSeq.toString()}::bigint)`,
-      ),
-    );
+    const rows = accounts.map((account) => ({
+      id: account.id,
+      booked: account.bookedMinor,
+      held: account.heldMinor,
+      seq: account.postingSeq,
+    }));
     await sql`
       update ledger_accounts as a
       set booked_minor = v.booked, held_minor = v.held, posting_seq = v.seq, updated_at = ${at}
-      from (values ${values}) as v(id, booked, held, seq)
+      from (${unnestRows(BALANCE_COLUMNS, rows)}) as v
       where a.id = v.id`.execute(tx);
   }
 

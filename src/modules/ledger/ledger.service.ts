@@ -84,6 +84,24 @@ function toAccount(row: AccountRow): Account {
   };
 }
 
+/** A leg that names its account by id, or by IBAN (resolved under the same lock). */
+export type PostingLeg = { accountId: string; amountMinor: bigint } | { iban: string; amountMinor: bigint };
+
+export interface PostingRequest extends Omit<EntryRequest, "legs"> {
+  legs: PostingLeg[];
+}
+
+function resolveLegs(request: PostingRequest, idsByIban: Map<string, string>): EntryRequest | EntryOutcome {
+  const legs: EntryRequest["legs"] = [];
+  for (const leg of request.legs) {
+    const accountId = "accountId" in leg ? leg.accountId : idsByIban.get(leg.iban);
+    if (!accountId)
+      return { ok: false, reason: "account-not-found", accountId: "iban" in leg ? leg.iban : "" };
+    legs.push({ accountId, amountMinor: leg.amountMinor });
+  }
+  return { ...request, legs };
+}
+
 /**
  * Accounts, the double-entry journal and holds. Other modules move money only through
  * `postEntries` (inside their own transaction), which books a whole batch with one lock round,
@@ -230,11 +248,6 @@ export class LedgerService {
     return rows.length > limit && last ? { items, nextBeforeSeq: last.seq } : { items };
   }
 
-  /** Resolves IBANs of this bank to account ids (no lock; `postEntries` locks and re-checks). */
-  resolveIbans(tx: Tx, ibans: string[]): Promise<Map<string, string>> {
-    return this.#repository.resolveIbans(tx, ibans);
-  }
-
   /**
    * One shard of a system account, chosen at random so concurrent postings spread over rows.
    * Shards are created on first use of a currency.
@@ -280,12 +293,19 @@ export class LedgerService {
   /**
    * Books a batch of journal entries inside the caller's transaction: locks every account involved
    * once (in id order), decides each entry against the running balances, then writes all entries,
-   * postings and balances in a few statements. A refused entry books nothing.
+   * postings and balances in a few statements. A refused entry books nothing. Legs may name an
+   * account by IBAN; an IBAN of no account of the bank refuses that entry as `account-not-found`.
    */
-  async postEntries(tx: Tx, entries: EntryRequest[], extraLocks: string[] = []): Promise<EntryOutcome[]> {
-    const accountIds = entries.flatMap((entry) => entry.legs.map((leg) => leg.accountId));
-    const accounts = await this.#repository.lockAccounts(tx, [...accountIds, ...extraLocks]);
-    return this.#bookPlanned(tx, accounts, entries);
+  async postEntries(tx: Tx, requests: PostingRequest[]): Promise<EntryOutcome[]> {
+    const legs = requests.flatMap((request) => request.legs);
+    const ids = legs.flatMap((leg) => ("accountId" in leg ? [leg.accountId] : []));
+    const ibans = legs.flatMap((leg) => ("iban" in leg ? [leg.iban] : []));
+    const { accounts, idsByIban } = await this.#repository.lockAccountsAndIbans(tx, ids, ibans);
+    const resolved = requests.map((request) => resolveLegs(request, idsByIban));
+    const entries = resolved.filter((entry): entry is EntryRequest => "legs" in entry);
+    const booked = await this.#bookPlanned(tx, accounts, entries);
+    let next = 0;
+    return resolved.map((entry) => ("legs" in entry ? booked[next++]! : entry));
   }
 
   async #bookPlanned(

@@ -11,7 +11,7 @@ import { requestHash } from "../../platform/idempotency.ts";
 import type { IdGenerator } from "../../platform/ids.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
-import type { EntryOutcome, EntryRequest, LedgerService, RejectionReason } from "../ledger/index.ts";
+import type { EntryOutcome, LedgerService, PostingRequest, RejectionReason } from "../ledger/index.ts";
 import { normalizeIban } from "../ledger/index.ts";
 import { Batcher } from "./batcher.ts";
 import { PaymentsRepository } from "./payments.repository.ts";
@@ -27,8 +27,18 @@ export interface PaymentServiceOptions {
   ledger: LedgerService;
   idempotency: IdempotencyStore;
   inFlight: InFlightKeys;
-  transfers: { batchMax: number; queueMax: number };
+  transfers: { batchMax: number; queueMax: number; batchConcurrency: number };
   databaseConnections: number;
+}
+
+/**
+ * Batches in flight at once. Two overlap one batch's commit with the next one's reads on
+ * PostgreSQL; more mostly wait on each other's account locks (measured in bench/). PGlite has a
+ * single connection, so one.
+ */
+function batchConcurrency(options: PaymentServiceOptions): number {
+  if (options.transfers.batchConcurrency > 0) return options.transfers.batchConcurrency;
+  return options.databaseConnections > 1 ? 2 : 1;
 }
 
 /** A validated money movement waiting for its batch. */
@@ -92,10 +102,7 @@ export class PaymentService {
     this.#batcher = new Batcher({
       execute: (movements) => this.#executeBatch(movements),
       batchMax: options.transfers.batchMax,
-      // Several batches in flight keep PostgreSQL busy while one commits; PGlite has one connection.
-      concurrency: Number(
-        process.env.BATCH_CONC ?? Math.max(1, Math.min(8, Math.floor(options.databaseConnections / 3))),
-      ),
+      concurrency: batchConcurrency(options),
       queueMax: options.transfers.queueMax,
     });
   }
@@ -299,26 +306,20 @@ export class PaymentService {
     );
   }
 
-  /** Resolves destination IBANs, builds one journal entry per movement and books them together. */
-  async #post(tx: Tx, movements: Movement[]): Promise<EntryOutcome[]> {
-    const ibans = movements.flatMap((m) => (m.toIban ? [m.toIban] : []));
-    const resolved = await this.#options.ledger.resolveIbans(tx, ibans);
-    const entries: Array<EntryRequest | EntryOutcome> = movements.map((movement) => {
-      const counterpart = movement.toIban ? resolved.get(movement.toIban) : movement.systemAccountId;
-      if (!counterpart) return { ok: false, reason: "account-not-found", accountId: movement.toIban ?? "" };
-      return this.#entry(movement, counterpart);
-    });
-    const toBook = entries.filter((entry): entry is EntryRequest => "legs" in entry);
-    const booked = await this.#options.ledger.postEntries(tx, toBook);
-    let next = 0;
-    return entries.map((entry) => ("legs" in entry ? booked[next++]! : entry));
+  /** Builds one journal entry per movement and books them together (IBANs resolved by the ledger). */
+  #post(tx: Tx, movements: Movement[]): Promise<EntryOutcome[]> {
+    return this.#options.ledger.postEntries(
+      tx,
+      movements.map((movement) => this.#entry(movement)),
+    );
   }
 
-  #entry(movement: Movement, counterpartId: string): EntryRequest {
-    const credit = movement.kind === "deposit";
-    const [debitId, creditId] = credit
-      ? [counterpartId, movement.accountId]
-      : [movement.accountId, counterpartId];
+  #entry(movement: Movement): PostingRequest {
+    const own = { accountId: movement.accountId };
+    const counterpart = movement.toIban
+      ? { iban: movement.toIban }
+      : { accountId: movement.systemAccountId! };
+    const [debit, credit] = movement.kind === "deposit" ? [counterpart, own] : [own, counterpart];
     return {
       entryId: this.#options.ids.next("jrn"),
       kind: movement.kind,
@@ -326,8 +327,8 @@ export class PaymentService {
       reference: movement.reference,
       currency: movement.currency,
       legs: [
-        { accountId: debitId, amountMinor: -movement.amountMinor },
-        { accountId: creditId, amountMinor: movement.amountMinor },
+        { ...debit, amountMinor: -movement.amountMinor },
+        { ...credit, amountMinor: movement.amountMinor },
       ],
       requireOwner: {
         accountId: movement.accountId,

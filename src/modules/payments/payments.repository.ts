@@ -1,5 +1,27 @@
+import { bulkInsert, type ColumnType } from "../../platform/db/bulk.ts";
 import type { Db, Tx } from "../../platform/db/database.ts";
-import { paymentsDb, paymentsTx, type TransferRow } from "./payments.tables.ts";
+import { paymentsDb, type TransferRow } from "./payments.tables.ts";
+
+const TRANSFER_COLUMNS = [
+  ["id", "text"],
+  ["kind", "text"],
+  ["status", "text"],
+  ["rejection_reason", "text"],
+  ["initiator_type", "text"],
+  ["initiator_id", "text"],
+  ["customer_id", "text"],
+  ["from_account_id", "text"],
+  ["to_account_id", "text"],
+  ["to_iban", "text"],
+  ["amount_minor", "bigint"],
+  ["currency", "text"],
+  ["reference", "text"],
+  ["journal_entry_id", "text"],
+  ["channel", "text"],
+  ["device_id", "text"],
+  ["request_id", "text"],
+  ["created_at", "timestamptz"],
+] as const satisfies ReadonlyArray<readonly [keyof TransferRow, ColumnType]>;
 
 /** The only place the payments module's SQL lives. */
 export class PaymentsRepository {
@@ -11,7 +33,7 @@ export class PaymentsRepository {
 
   async insertMany(tx: Tx, rows: TransferRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await paymentsTx(tx).insertInto("payments_transfers").values(rows).execute();
+    await bulkInsert("payments_transfers", TRANSFER_COLUMNS, rows).execute(tx);
   }
 
   /** Scoped by the customer: another customer's transfer is indistinguishable from none (BOLA). */

@@ -3,23 +3,19 @@ import type { Db, Tx } from "../db/database.ts";
 import type { DomainEvent } from "./event.ts";
 
 /**
- * The transactional outbox: events are rows written in the same transaction as the state change
- * they describe. A rolled-back transaction therefore never publishes, and a committed one always
- * will, whatever crashes in between.
+ * The transactional outbox: events are written in the same transaction as the state change they
+ * describe. A rolled-back transaction therefore never publishes, and a committed one always will,
+ * whatever crashes in between. All events of one call share one row (see the migration).
  */
 export async function appendToOutbox(tx: Tx, events: DomainEvent[]): Promise<void> {
   if (events.length === 0) return;
   await tx
     .insertInto("platform_outbox")
-    .values(
-      events.map((event) => ({
-        id: event.id,
-        type: event.type,
-        aggregate_id: event.aggregateId,
-        payload: JSON.stringify(event),
-        occurred_at: event.occurredAt,
-      })),
-    )
+    .values({
+      events: JSON.stringify(events),
+      event_count: events.length,
+      created_at: events[0]!.occurredAt,
+    })
     .execute();
 }
 
@@ -35,7 +31,7 @@ export interface OutboxBatch {
 export async function claimUnpublished(tx: Tx, limit: number, lockRows: boolean): Promise<OutboxBatch> {
   let query = tx
     .selectFrom("platform_outbox")
-    .select(["seq", "payload"])
+    .select(["seq", "events"])
     .where("published_at", "is", null)
     .orderBy("seq")
     .limit(limit);
@@ -43,7 +39,7 @@ export async function claimUnpublished(tx: Tx, limit: number, lockRows: boolean)
   const rows = await query.execute();
   return {
     seqs: rows.map((row) => row.seq as bigint),
-    events: rows.map((row) => row.payload as DomainEvent),
+    events: rows.flatMap((row) => row.events as DomainEvent[]),
   };
 }
 
@@ -58,8 +54,8 @@ export interface OutboxLag {
 }
 
 export async function outboxLag(db: Db, now: Date): Promise<OutboxLag> {
-  const result = await sql<{ pending: string | number | bigint; oldest: Date | null }>`
-    select count(*) as pending, min(occurred_at) as oldest
+  const result = await sql<{ pending: string | number | bigint | null; oldest: Date | null }>`
+    select sum(event_count) as pending, min(created_at) as oldest
     from platform_outbox where published_at is null`.execute(db);
   const row = result.rows[0];
   const oldest = row?.oldest ? new Date(row.oldest) : undefined;
@@ -69,12 +65,45 @@ export async function outboxLag(db: Db, now: Date): Promise<OutboxLag> {
   };
 }
 
-/** Published rows are kept for a while for diagnosis, then removed in bounded batches. */
+export interface StoredEvent {
+  seq: bigint;
+  publishedAt: Date | null;
+  event: DomainEvent;
+}
+
+/** Events in the outbox matching a filter, oldest first; for diagnosis and tests. */
+export async function findOutboxEvents(
+  db: Db,
+  filter: { id?: string; type?: string; aggregateId?: string },
+  limit = 1_000,
+): Promise<StoredEvent[]> {
+  const conditions = [
+    filter.id === undefined ? sql`true` : sql`e.value->>'id' = ${filter.id}`,
+    filter.type === undefined ? sql`true` : sql`e.value->>'type' = ${filter.type}`,
+    filter.aggregateId === undefined ? sql`true` : sql`e.value->>'aggregateId' = ${filter.aggregateId}`,
+  ];
+  const result = await sql<{ seq: bigint; published_at: Date | null; event: DomainEvent }>`
+    select o.seq, o.published_at, e.value as event
+    from platform_outbox o cross join lateral json_array_elements(o.events) with ordinality as e(value, position)
+    where ${sql.join(conditions, sql` and `)}
+    order by o.seq, e.position
+    limit ${limit}`.execute(db);
+  return result.rows.map((row) => ({
+    seq: BigInt(row.seq),
+    publishedAt: row.published_at,
+    event: row.event,
+  }));
+}
+
+/**
+ * Published rows are kept for a while for diagnosis, then removed in bounded batches, oldest
+ * first along the primary key (rows are published roughly in seq order).
+ */
 export async function prunePublished(db: Db, olderThan: Date, limit: number): Promise<number> {
   const result = await sql`
     delete from platform_outbox where seq in (
-      select seq from platform_outbox where published_at < ${olderThan} order by published_at limit ${limit})`.execute(
-    db,
-  );
+      select seq from platform_outbox
+      where published_at is not null and published_at < ${olderThan}
+      order by seq limit ${limit})`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }

@@ -53,9 +53,9 @@ export class OutboxRelay {
   async flush(): Promise<number> {
     let total = 0;
     for (;;) {
-      const published = await this.#publishBatch();
-      total += published;
-      if (published < this.#options.batchMax) return total;
+      const { rows, events } = await this.#publishBatch();
+      total += events;
+      if (rows < this.#options.batchMax) return total;
     }
   }
 
@@ -93,21 +93,22 @@ export class OutboxRelay {
     if (!this.#stopped) this.#schedule(this.#wakeups > 0 ? 0 : delayMs);
   }
 
-  async #publishBatch(): Promise<number> {
+  /** One pass over at most `batchMax` outbox rows; returns how many rows and events went out. */
+  async #publishBatch(): Promise<{ rows: number; events: number }> {
     const { db, bus, batchMax, clock } = this.#options;
     if (this.#options.databaseKind === "pglite") {
       const batch = await db.transaction().execute((tx) => claimUnpublished(tx, batchMax, false));
-      if (batch.events.length === 0) return 0;
+      if (batch.seqs.length === 0) return { rows: 0, events: 0 };
       await bus.publish(batch.events);
       await db.transaction().execute((tx) => markPublished(tx, batch.seqs, clock.now()));
-      return batch.events.length;
+      return { rows: batch.seqs.length, events: batch.events.length };
     }
     return db.transaction().execute(async (tx) => {
       const batch = await claimUnpublished(tx, batchMax, true);
-      if (batch.events.length === 0) return 0;
+      if (batch.seqs.length === 0) return { rows: 0, events: 0 };
       await bus.publish(batch.events);
       await markPublished(tx, batch.seqs, clock.now());
-      return batch.events.length;
+      return { rows: batch.seqs.length, events: batch.events.length };
     });
   }
 

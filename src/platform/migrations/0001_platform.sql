@@ -1,17 +1,20 @@
 -- Platform tables: the transactional outbox, the inbox that makes event handlers idempotent,
 -- idempotency keys of commands, events that exhausted their retries, and the audit trail.
 
+-- One row per committing transaction, holding every event it wrote (in order). A batch of 128
+-- transfers is one row, not 128: the outbox costs one insert and one update per transaction.
 create table platform_outbox (
   seq bigserial primary key,
-  id text not null unique,
-  type text not null,
-  aggregate_id text not null,
-  payload jsonb not null,
-  occurred_at timestamptz not null,
+  -- json, not jsonb: the relay reads it back whole, so parsing it into jsonb on every insert
+  -- would be work for nothing.
+  events json not null,
+  event_count integer not null check (event_count > 0),
+  created_at timestamptz not null,
   published_at timestamptz
 );
+-- The relay reads unpublished rows by seq through this partial index; pruning walks the primary
+-- key from the oldest row.
 create index platform_outbox_unpublished_idx on platform_outbox (seq) where published_at is null;
-create index platform_outbox_published_idx on platform_outbox (published_at) where published_at is not null;
 
 create table platform_inbox (
   consumer text not null,

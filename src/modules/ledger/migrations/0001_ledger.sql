@@ -24,7 +24,7 @@ create table ledger_accounts (
   check (kind = 'system' or (iban is not null and owner_customer_id is not null)),
   -- The database refuses a balance below what is allowed, whatever the code does.
   check (allow_negative or booked_minor - held_minor >= -overdraft_limit_minor)
-);
+) with (fillfactor = 80); -- room on each page for HOT updates of the balance columns
 create index ledger_accounts_owner_idx on ledger_accounts (owner_customer_id, created_at);
 -- Busy system accounts (cash, clearing) are split into shards so that no single row is hot.
 create unique index ledger_accounts_system_idx on ledger_accounts (system_code, currency, shard)
@@ -37,12 +37,14 @@ create table ledger_journal_entries (
   reference text,
   created_at timestamptz not null
 );
-create index ledger_journal_entries_transfer_idx on ledger_journal_entries (transfer_id);
 
 create table ledger_postings (
   id text primary key,
-  entry_id text not null references ledger_journal_entries (id),
-  account_id text not null references ledger_accounts (id),
+  -- No foreign keys on the hot path: each would lock the referenced row per posting (measured:
+  -- a third of a batch's time). The posting engine only books locked, existing accounts, and
+  -- the consistency report checks every posting against its account (ADR 0002).
+  entry_id text not null,
+  account_id text not null,
   seq bigint not null,
   amount_minor bigint not null check (amount_minor <> 0),
   currency char(3) not null,
