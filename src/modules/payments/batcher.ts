@@ -7,8 +7,8 @@ interface Pending<Command, Result> {
 }
 
 export interface BatcherOptions<Command, Result> {
-  /** Executes a batch; returns one result per command, in order. */
-  execute: (commands: Command[]) => Promise<Result[]>;
+  /** Executes a batch; settles one result per command, in order (one may fail alone). */
+  execute: (commands: Command[]) => Promise<Array<PromiseSettledResult<Result>>>;
   batchMax: number;
   /** Batches running at once; one on PGlite, a few on PostgreSQL. */
   concurrency: number;
@@ -64,7 +64,9 @@ export class Batcher<Command, Result> {
     try {
       const results = await this.#options.execute(batch.map((pending) => pending.command));
       batch.forEach((pending, index) => {
-        pending.resolve(results[index] as Result);
+        const result = results[index];
+        if (result?.status === "fulfilled") pending.resolve(result.value);
+        else pending.reject(result ? result.reason : new Error("the batch returned no result"));
       });
     } catch (error) {
       for (const pending of batch) pending.reject(error);

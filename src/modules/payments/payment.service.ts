@@ -237,13 +237,14 @@ export class PaymentService {
    * Runs a batch in one transaction. If the batch fails for a reason other than a deadlock (which
    * `inTransaction` retries), each movement runs alone, so one bad request cannot fail the others.
    */
-  async #executeBatch(movements: Movement[]): Promise<StoredResponse[]> {
+  async #executeBatch(movements: Movement[]): Promise<Array<PromiseSettledResult<StoredResponse>>> {
     try {
-      return await inTransaction(this.#options.db, (tx) => this.#book(tx, movements));
+      const responses = await inTransaction(this.#options.db, (tx) => this.#book(tx, movements));
+      return responses.map((value) => ({ status: "fulfilled", value }));
     } catch (error) {
-      if (movements.length === 1) throw error;
+      if (movements.length === 1) return [{ status: "rejected", reason: error }];
       this.#options.logger.warn({ err: error, size: movements.length }, "batch failed; retrying one by one");
-      return Promise.all(
+      return Promise.allSettled(
         movements.map((movement) =>
           inTransaction(this.#options.db, async (tx) => (await this.#book(tx, [movement]))[0]!),
         ),
