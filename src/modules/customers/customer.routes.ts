@@ -95,7 +95,7 @@ export function registerCustomerRoutes(
   app.get(
     "/v1/customers/me",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,
@@ -113,7 +113,7 @@ export function registerCustomerRoutes(
   app.patch(
     "/v1/customers/me",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,

@@ -85,7 +85,7 @@ function registerCustomerAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, li
   app.post(
     "/v1/auth/register",
     {
-      preHandler: guards.anonymous,
+      preValidation: guards.anonymous,
       config: limited("auth-register"),
       schema: {
         tags,
@@ -105,7 +105,7 @@ function registerCustomerAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, li
   app.post(
     "/v1/auth/login",
     {
-      preHandler: guards.anonymous,
+      preValidation: guards.anonymous,
       config: limited("auth-login"),
       schema: {
         tags,
@@ -121,7 +121,7 @@ function registerCustomerAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, li
   app.post(
     "/v1/auth/refresh",
     {
-      preHandler: guards.anonymous,
+      preValidation: guards.anonymous,
       config: limited("auth-refresh"),
       schema: {
         tags,
@@ -137,7 +137,7 @@ function registerCustomerAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, li
   app.post(
     "/v1/auth/logout",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security: [{ customerToken: [] }],
@@ -160,7 +160,7 @@ function registerStaffAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, limit
   app.post(
     "/v1/staff/auth/login",
     {
-      preHandler: guards.anonymous,
+      preValidation: guards.anonymous,
       config: limited("staff-auth-login"),
       schema: {
         tags,
@@ -176,7 +176,7 @@ function registerStaffAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, limit
   app.post(
     "/v1/staff/auth/refresh",
     {
-      preHandler: guards.anonymous,
+      preValidation: guards.anonymous,
       config: limited("staff-auth-refresh"),
       schema: {
         tags,
@@ -192,7 +192,7 @@ function registerStaffAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, limit
   app.post(
     "/v1/staff/auth/logout",
     {
-      preHandler: guards.staff(),
+      preValidation: guards.staff(),
       schema: {
         tags,
         security,
@@ -209,7 +209,7 @@ function registerStaffAuthRoutes(app: HttpServer, deps: IdentityRouteDeps, limit
   app.post(
     "/v1/staff/users",
     {
-      preHandler: guards.staff("admin"),
+      preValidation: guards.staff("admin"),
       schema: {
         tags,
         security,

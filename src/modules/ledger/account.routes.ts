@@ -78,7 +78,7 @@ export function registerAccountRoutes(
   app.post(
     "/v1/accounts",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,
@@ -108,7 +108,7 @@ export function registerAccountRoutes(
   app.get(
     "/v1/accounts",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,
@@ -122,7 +122,7 @@ export function registerAccountRoutes(
   app.get(
     "/v1/accounts/:id",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,
@@ -137,7 +137,7 @@ export function registerAccountRoutes(
   app.get(
     "/v1/accounts/:id/transactions",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags,
         security,
@@ -178,7 +178,7 @@ export function registerAccountRoutes(
   app.get(
     "/v1/staff/accounts/:id",
     {
-      preHandler: guards.staff("teller", "agent", "admin", "fraud_investigator", "compliance_analyst"),
+      preValidation: guards.staff("teller", "agent", "admin", "fraud_investigator", "compliance_analyst"),
       schema: {
         tags: ["staff"],
         security: [{ staffToken: [] }],

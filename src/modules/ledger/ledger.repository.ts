@@ -113,6 +113,14 @@ export class LedgerRepository {
       where a.id = v.id`.execute(tx);
   }
 
+  /**
+   * Serialises account openings of one customer (until the transaction ends), so that counting
+   * their accounts and inserting a new one cannot interleave across connections.
+   */
+  async lockOwner(tx: Tx, ownerCustomerId: string): Promise<void> {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${ownerCustomerId}, 0))`.execute(tx);
+  }
+
   async nextAccountNumber(tx: Tx): Promise<bigint> {
     const result = await sql<{ value: bigint }>`select nextval('ledger_account_number_seq') as value`.execute(
       tx,

@@ -166,6 +166,7 @@ export class LedgerService {
     customerId: string,
     input: { type: CustomerAccountType; currency: string },
   ): Promise<Account> {
+    await this.#repository.lockOwner(tx, customerId);
     const existing = await this.#repository.accountsOfOwner(customerId, tx);
     if (existing.length >= ACCOUNTS_PER_CUSTOMER_MAX) {
       throw new AppError("conflict", `A customer may hold at most ${ACCOUNTS_PER_CUSTOMER_MAX} accounts.`);

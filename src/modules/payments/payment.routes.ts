@@ -44,7 +44,7 @@ export function registerPaymentRoutes(
   app.post(
     "/v1/transfers",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags: ["transfers"],
         security: [{ customerToken: [] }],
@@ -79,7 +79,7 @@ export function registerPaymentRoutes(
   app.get(
     "/v1/transfers/:id",
     {
-      preHandler: guards.customer,
+      preValidation: guards.customer,
       schema: {
         tags: ["transfers"],
         security: [{ customerToken: [] }],
@@ -95,7 +95,7 @@ export function registerPaymentRoutes(
     app.post(
       `/v1/staff/accounts/:id/${kind}`,
       {
-        preHandler: guards.staff("teller"),
+        preValidation: guards.staff("teller"),
         schema: {
           tags: ["staff"],
           security: [{ staffToken: [] }],

@@ -85,6 +85,11 @@ interface StoredProblem {
 }
 
 const REFERENCE_MAX_LENGTH = 140;
+/**
+ * 10¹⁵ minor units (ten trillion euros) per movement: far above any real payment, and far enough
+ * below the int8 columns' limit (9.2·10¹⁸) that balances cannot overflow.
+ */
+const AMOUNT_MAX_MINOR = 10n ** 15n;
 
 /**
  * Money movement: customer transfers between accounts of the bank, teller cash deposits and
@@ -117,7 +122,11 @@ export class PaymentService {
     const toIban = normalizeIban(input.toIban);
     if (!toIban) throw new AppError("invalid-iban", "toIban is not a valid IBAN (check digits or format).");
     const movement: Movement = {
-      ...this.#baseMovement("transfer", context, `${customerId}:transfer`, idempotencyKey, input),
+      // The fingerprint uses the normalised IBAN: "de89 3704…" and "DE893704…" are one request.
+      ...this.#baseMovement("transfer", context, `${customerId}:transfer`, idempotencyKey, {
+        ...input,
+        toIban,
+      }),
       customerId,
       accountId: input.fromAccountId,
       toIban,
@@ -218,6 +227,9 @@ export class PaymentService {
     }
     if (parsed.money.amountMinor <= 0n)
       throw new AppError("invalid-amount", "amount must be greater than zero.");
+    if (parsed.money.amountMinor > AMOUNT_MAX_MINOR) {
+      throw new AppError("invalid-amount", "amount is above the largest amount a single movement may have.");
+    }
     return parsed.money;
   }
 

@@ -115,6 +115,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
         ),
       close: async () => {
         await db.destroy();
+        // Kysely closes PGlite only if it ever ran a query; `migrate` alone uses the raw handle.
+        if (!pglite.closed) await pglite.close();
         lock?.release();
       },
     };

@@ -52,7 +52,8 @@ export interface Guards {
 }
 
 /**
- * preHandlers that establish `request.caller`. The caller's identity, channel and device come
+ * preValidation hooks that establish `request.caller`: authentication runs before the body is
+ * validated, so an anonymous caller learns nothing about a route's schema (401, not 400). The caller's identity, channel and device come
  * from the verified token (bound to the session at login), never from the body or a header.
  */
 export function createGuards(authenticate: Authenticator): Guards {
