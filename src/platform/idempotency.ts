@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { Clock } from "./clock.ts";
 import { unnestRows } from "./db/bulk.ts";
 import type { Db, Tx } from "./db/database.ts";
@@ -25,6 +25,12 @@ export interface IdempotencyClaim {
   scope: string;
   key: string;
   requestHash: string;
+}
+
+export interface Completion {
+  scope: string;
+  key: string;
+  response: StoredResponse;
 }
 
 export type ClaimOutcome =
@@ -136,8 +142,22 @@ export class IdempotencyStore {
    * whole transaction is aborted as a serialization failure: `inTransaction` runs it again, and
    * the retry finds the key and replays the first response instead of executing twice.
    */
-  async completeMany(tx: Tx, completions: Array<{ scope: string; key: string; response: StoredResponse }>) {
-    if (completions.length === 0) return;
+  async completeMany(tx: Tx, completions: Completion[]): Promise<void> {
+    const record = this.recordStatement(tx, completions);
+    if (!record) return;
+    const result = await record.statement.execute(tx);
+    this.assertRecorded((result.rows as unknown[]).length, record.expected);
+  }
+
+  /**
+   * `completeMany` as a statement with RETURNING, for callers that send their writes together;
+   * they must pass the returned row count to `assertRecorded`.
+   */
+  recordStatement(
+    tx: Tx,
+    completions: Completion[],
+  ): { statement: RawBuilder<unknown>; expected: number } | undefined {
+    if (completions.length === 0) return undefined;
     const pending = this.#pendingOf(tx);
     const now = this.#clock.now();
     const expiresAt = new Date(now.getTime() + this.#retentionS * 1000);
@@ -154,16 +174,25 @@ export class IdempotencyStore {
         };
       })
       .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1));
-    const inserted = await sql`
+    const statement = sql`
       insert into platform_idempotency_keys (scope, key, request_hash, status_code, response, created_at, expires_at)
-      select v.scope, v.key, v.request_hash, v.status_code, v.response, ${now}, ${expiresAt}
+      select v.scope, v.key, v.request_hash, v.status_code, v.response, ${now}::timestamptz, ${expiresAt}::timestamptz
       from (${unnestRows(RECORD_COLUMNS, rows)}) as v
       on conflict (scope, key) do update
         set request_hash = excluded.request_hash, status_code = excluded.status_code,
             response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at
-        where platform_idempotency_keys.expires_at < ${now}
-      returning key`.execute(tx);
-    if (inserted.rows.length !== rows.length) throw new IdempotencyRaceError();
+        where platform_idempotency_keys.expires_at < ${now}::timestamptz
+      returning key`;
+    return { statement, expected: rows.length };
+  }
+
+  /**
+   * If another transaction recorded one of the keys meanwhile (the same key on another node), the
+   * whole transaction is aborted as a serialization failure: `inTransaction` runs it again, and
+   * the retry finds the key and replays the first response instead of executing twice.
+   */
+  assertRecorded(recorded: number, expected: number): void {
+    if (recorded !== expected) throw new IdempotencyRaceError();
   }
 
   /** Removes expired keys in bounded batches; returns how many went. */

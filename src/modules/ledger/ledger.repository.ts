@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import { bulkInsert, unnestRows } from "../../platform/db/bulk.ts";
 import type { Db, Tx } from "../../platform/db/database.ts";
 import { type AccountRow, type LedgerTables, ledgerDb, ledgerTx } from "./ledger.tables.ts";
@@ -70,8 +70,8 @@ export class LedgerRepository {
     return { accounts: new Map(rows.map((row) => [row.id, toState(row)])), idsByIban };
   }
 
-  async insertEntries(tx: Tx, entries: EntryRequest[], at: Date): Promise<void> {
-    if (entries.length === 0) return;
+  entriesStatement(entries: EntryRequest[], at: Date): RawBuilder<unknown> | undefined {
+    if (entries.length === 0) return undefined;
     const rows = entries.map((entry) => ({
       id: entry.entryId,
       kind: entry.kind,
@@ -79,11 +79,11 @@ export class LedgerRepository {
       reference: entry.reference,
       created_at: at,
     }));
-    await bulkInsert("ledger_journal_entries", ENTRY_COLUMNS, rows).execute(tx);
+    return bulkInsert("ledger_journal_entries", ENTRY_COLUMNS, rows);
   }
 
-  async insertPostings(tx: Tx, postings: PlannedPosting[], at: Date): Promise<void> {
-    if (postings.length === 0) return;
+  postingsStatement(postings: PlannedPosting[], at: Date): RawBuilder<unknown> | undefined {
+    if (postings.length === 0) return undefined;
     const rows = postings.map((posting) => ({
       id: posting.id,
       entry_id: posting.entryId,
@@ -94,23 +94,27 @@ export class LedgerRepository {
       balance_after_minor: posting.balanceAfterMinor,
       created_at: at,
     }));
-    await bulkInsert("ledger_postings", POSTING_COLUMNS, rows).execute(tx);
+    return bulkInsert("ledger_postings", POSTING_COLUMNS, rows);
   }
 
-  /** Writes the new balances of many accounts in one statement. */
-  async saveBalances(tx: Tx, accounts: AccountState[], at: Date): Promise<void> {
-    if (accounts.length === 0) return;
+  /** The new balances of many accounts, in one statement. */
+  balancesStatement(accounts: AccountState[], at: Date): RawBuilder<unknown> | undefined {
+    if (accounts.length === 0) return undefined;
     const rows = accounts.map((account) => ({
       id: account.id,
       booked: account.bookedMinor,
       held: account.heldMinor,
       seq: account.postingSeq,
     }));
-    await sql`
+    return sql`
       update ledger_accounts as a
       set booked_minor = v.booked, held_minor = v.held, posting_seq = v.seq, updated_at = ${at}
       from (${unnestRows(BALANCE_COLUMNS, rows)}) as v
-      where a.id = v.id`.execute(tx);
+      where a.id = v.id`;
+  }
+
+  async saveBalances(tx: Tx, accounts: AccountState[], at: Date): Promise<void> {
+    await this.balancesStatement(accounts, at)?.execute(tx);
   }
 
   /**

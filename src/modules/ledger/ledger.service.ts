@@ -1,6 +1,7 @@
 import type { AuditTrail } from "../../platform/audit.ts";
 import type { Clock } from "../../platform/clock.ts";
 import type { RequestContext } from "../../platform/context.ts";
+import { StatementBundle } from "../../platform/db/bulk.ts";
 import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
 import { AppError, assertInvariant } from "../../platform/errors.ts";
 import type { EventFactory } from "../../platform/events/event.ts";
@@ -297,22 +298,27 @@ export class LedgerService {
    * postings and balances in a few statements. A refused entry books nothing. Legs may name an
    * account by IBAN; an IBAN of no account of the bank refuses that entry as `account-not-found`.
    */
-  async postEntries(tx: Tx, requests: PostingRequest[]): Promise<EntryOutcome[]> {
+  async postEntries(tx: Tx, requests: PostingRequest[], bundle?: StatementBundle): Promise<EntryOutcome[]> {
     const legs = requests.flatMap((request) => request.legs);
     const ids = legs.flatMap((leg) => ("accountId" in leg ? [leg.accountId] : []));
     const ibans = legs.flatMap((leg) => ("iban" in leg ? [leg.iban] : []));
     const { accounts, idsByIban } = await this.#repository.lockAccountsAndIbans(tx, ids, ibans);
     const resolved = requests.map((request) => resolveLegs(request, idsByIban));
     const entries = resolved.filter((entry): entry is EntryRequest => "legs" in entry);
-    const booked = await this.#bookPlanned(tx, accounts, entries);
+    const booked = await this.#bookPlanned(tx, accounts, entries, bundle);
     let next = 0;
     return resolved.map((entry) => ("legs" in entry ? booked[next++]! : entry));
   }
 
+  /**
+   * Decides the entries and writes their effects: into `bundle` when the caller sends its own
+   * writes together with the ledger's (the transfer batch), otherwise at once.
+   */
   async #bookPlanned(
     tx: Tx,
     accounts: Map<string, AccountState>,
     entries: EntryRequest[],
+    bundle?: StatementBundle,
   ): Promise<EntryOutcome[]> {
     const outcomes = planEntries(accounts, entries, () => this.#options.ids.next("pst"));
     const booked = entries.filter((_, index) => outcomes[index]?.ok);
@@ -322,13 +328,16 @@ export class LedgerService {
       if (entry.releasesHeldMinor) touched.add(entry.releasesHeldMinor.accountId);
     }
     const now = this.#options.clock.now();
-    await this.#repository.insertEntries(tx, booked, now);
-    await this.#repository.insertPostings(tx, postings, now);
-    await this.#repository.saveBalances(
-      tx,
-      [...touched].map((id) => accounts.get(id)!),
-      now,
+    const writes = bundle ?? new StatementBundle();
+    writes.add(this.#repository.entriesStatement(booked, now));
+    writes.add(this.#repository.postingsStatement(postings, now));
+    writes.add(
+      this.#repository.balancesStatement(
+        [...touched].map((id) => accounts.get(id)!),
+        now,
+      ),
     );
+    if (!bundle) await writes.execute(tx);
     return outcomes;
   }
 

@@ -2,10 +2,11 @@ import type { AuditTrail } from "../../platform/audit.ts";
 import type { Clock } from "../../platform/clock.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
+import { StatementBundle } from "../../platform/db/bulk.ts";
 import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
 import { AppError, type ProblemSlug } from "../../platform/errors.ts";
 import type { DomainEvent, EventFactory } from "../../platform/events/event.ts";
-import { appendToOutbox } from "../../platform/events/outbox.ts";
+import { outboxStatement } from "../../platform/events/outbox.ts";
 import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platform/idempotency.ts";
 import { requestHash } from "../../platform/idempotency.ts";
 import type { IdGenerator } from "../../platform/ids.ts";
@@ -270,7 +271,9 @@ export class PaymentService {
       movements.map((m) => ({ scope: m.scope, key: m.idempotencyKey, requestHash: m.requestHash })),
     );
     const fresh = movements.filter((_, index) => claims[index]?.kind === "claimed");
-    const outcomes = await this.#post(tx, fresh);
+    // The ledger's writes and ours go to the database together, in one statement, at the end.
+    const writes = new StatementBundle();
+    const outcomes = await this.#post(tx, fresh, writes);
     const now = this.#options.clock.now();
     const responses = new Map<string, StoredResponse>();
     const rows: TransferRow[] = [];
@@ -282,7 +285,7 @@ export class PaymentService {
       events.push(this.#event(movement, row));
       responses.set(movement.id, responseFor(movement, row, outcome));
     });
-    await this.#persist(tx, fresh, rows, events, responses);
+    await this.#persist(tx, writes, { fresh, rows, events, responses });
     return movements.map((movement, index) => {
       const claim = claims[index]!;
       if (claim.kind === "replay") return claim.response;
@@ -293,13 +296,15 @@ export class PaymentService {
 
   async #persist(
     tx: Tx,
-    fresh: Movement[],
-    rows: TransferRow[],
-    events: DomainEvent[],
-    responses: Map<string, StoredResponse>,
+    writes: StatementBundle,
+    batch: {
+      fresh: Movement[];
+      rows: TransferRow[];
+      events: DomainEvent[];
+      responses: Map<string, StoredResponse>;
+    },
   ): Promise<void> {
-    await this.#repository.insertMany(tx, rows);
-    await appendToOutbox(tx, events);
+    const { fresh, rows, events, responses } = batch;
     for (const movement of fresh) {
       if (movement.kind !== "transfer") {
         await this.#options.audit.record(tx, movement.context, {
@@ -309,7 +314,9 @@ export class PaymentService {
         });
       }
     }
-    await this.#options.idempotency.completeMany(
+    writes.add(this.#repository.insertStatement(rows));
+    writes.add(outboxStatement(events));
+    const record = this.#options.idempotency.recordStatement(
       tx,
       fresh.map((movement) => ({
         scope: movement.scope,
@@ -317,13 +324,17 @@ export class PaymentService {
         response: responses.get(movement.id)!,
       })),
     );
+    if (record) writes.addCounted(record.statement);
+    const [recorded] = await writes.execute(tx);
+    if (record) this.#options.idempotency.assertRecorded(recorded ?? 0, record.expected);
   }
 
   /** Builds one journal entry per movement and books them together (IBANs resolved by the ledger). */
-  #post(tx: Tx, movements: Movement[]): Promise<EntryOutcome[]> {
+  #post(tx: Tx, movements: Movement[], writes: StatementBundle): Promise<EntryOutcome[]> {
     return this.#options.ledger.postEntries(
       tx,
       movements.map((movement) => this.#entry(movement)),
+      writes,
     );
   }
 

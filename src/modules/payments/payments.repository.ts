@@ -1,5 +1,6 @@
+import type { RawBuilder } from "kysely";
 import { bulkInsert, type ColumnType } from "../../platform/db/bulk.ts";
-import type { Db, Tx } from "../../platform/db/database.ts";
+import type { Db } from "../../platform/db/database.ts";
 import { paymentsDb, type TransferRow } from "./payments.tables.ts";
 
 const TRANSFER_COLUMNS = [
@@ -31,9 +32,9 @@ export class PaymentsRepository {
     this.#db = options.db;
   }
 
-  async insertMany(tx: Tx, rows: TransferRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await bulkInsert("payments_transfers", TRANSFER_COLUMNS, rows).execute(tx);
+  insertStatement(rows: TransferRow[]): RawBuilder<unknown> | undefined {
+    if (rows.length === 0) return undefined;
+    return bulkInsert("payments_transfers", TRANSFER_COLUMNS, rows);
   }
 
   /** Scoped by the customer: another customer's transfer is indistinguishable from none (BOLA). */

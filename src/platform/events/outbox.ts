@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { Db, Tx } from "../db/database.ts";
 import type { DomainEvent } from "./event.ts";
 
@@ -8,15 +8,14 @@ import type { DomainEvent } from "./event.ts";
  * whatever crashes in between. All events of one call share one row (see the migration).
  */
 export async function appendToOutbox(tx: Tx, events: DomainEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await tx
-    .insertInto("platform_outbox")
-    .values({
-      events: JSON.stringify(events),
-      event_count: events.length,
-      created_at: events[0]!.occurredAt,
-    })
-    .execute();
+  await outboxStatement(events)?.execute(tx);
+}
+
+/** The outbox insert as a statement, for callers that send their writes together (StatementBundle). */
+export function outboxStatement(events: DomainEvent[]): RawBuilder<unknown> | undefined {
+  if (events.length === 0) return undefined;
+  return sql`insert into platform_outbox (events, event_count, created_at)
+    values (${JSON.stringify(events)}::json, ${events.length}, ${events[0]!.occurredAt}::timestamptz)`;
 }
 
 export interface OutboxBatch {
