@@ -1,4 +1,3 @@
-import { randomFillSync } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 
 /**
@@ -25,29 +24,8 @@ export interface IdGenerator {
   next(prefix: IdPrefix): string;
 }
 
-/**
- * Random bytes for ids, drawn from the OS in 4 KiB blocks: a transfer needs five ids, and one
- * `getRandomValues` call per id showed up at 5% of the server's CPU under load.
- */
-class RandomPool {
-  readonly #block = new Uint8Array(4_096);
-  #offset = this.#block.length;
-
-  next16(): Uint8Array {
-    if (this.#offset + 16 > this.#block.length) {
-      randomFillSync(this.#block);
-      this.#offset = 0;
-    }
-    const bytes = this.#block.subarray(this.#offset, this.#offset + 16);
-    this.#offset += 16;
-    return bytes;
-  }
-}
-
-const pool = new RandomPool();
-
 export const uuidV7Ids: IdGenerator = {
-  next: (prefix) => `${prefix}_${uuidv7({ random: pool.next16() }).replaceAll("-", "")}`,
+  next: (prefix) => `${prefix}_${uuidv7().replaceAll("-", "")}`,
 };
 
 const ID_PATTERN = /^[a-z]{3}_[0-9a-f]{32}$/;
