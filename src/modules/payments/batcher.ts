@@ -25,6 +25,7 @@ export class Batcher<Command, Result> {
   readonly #options: BatcherOptions<Command, Result>;
   readonly #queue: Pending<Command, Result>[] = [];
   #active = 0;
+  #pumpScheduled = false;
   #idle: Array<() => void> = [];
 
   constructor(options: BatcherOptions<Command, Result>) {
@@ -39,7 +40,7 @@ export class Batcher<Command, Result> {
     }
     return new Promise<Result>((resolve, reject) => {
       this.#queue.push({ command, resolve, reject });
-      this.#pump();
+      this.#schedulePump();
     });
   }
 
@@ -47,6 +48,21 @@ export class Batcher<Command, Result> {
   drain(): Promise<void> {
     if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Starts batches on the next turn of the event loop rather than at once, so that every request
+   * already read from the network in this turn joins the same batch. Starting at once made the
+   * first request of a burst a batch of one (measured: 135 transfers/s instead of 1,500 on PGlite,
+   * whose queries run on the event loop's thread).
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
   }
 
   #pump(): void {
@@ -72,7 +88,7 @@ export class Batcher<Command, Result> {
       for (const pending of batch) pending.reject(error);
     } finally {
       this.#active--;
-      this.#pump();
+      this.#schedulePump();
     }
   }
 }

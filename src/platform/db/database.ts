@@ -1,5 +1,4 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.ts";
@@ -94,6 +93,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
     lock = lockDataDir(dataDir);
   }
   try {
+    // Loaded only when used: a node on PostgreSQL does not carry the embedded database's code.
+    const { PGlite } = await import("@electric-sql/pglite");
     const pglite = await PGlite.create(dataDir === "memory" ? undefined : `${dataDir}/pglite`, {
       parsers: { [INT8_OID]: (value: string) => BigInt(value) },
     });
