@@ -4,26 +4,14 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { type App, buildApp } from "../src/app.ts";
-import type { RequestContext } from "../src/platform/context.ts";
 import { AppError } from "../src/platform/errors.ts";
+import { customerContext, tellerContext } from "./helpers/contexts.ts";
 import { createTestDatabase, testConfig, usingPostgres } from "./helpers/test-app.ts";
 
 /**
  * Crash, restart and dependency-failure paths: nothing lost, nothing booked twice. The database
  * survives across app instances (a PGlite data directory on disk, or one PostgreSQL database).
  */
-const customer = (id: string): RequestContext => ({
-  requestId: "resilience",
-  channel: "mobile",
-  deviceId: "phone-1",
-  actor: { type: "customer", id, sessionId: "s" },
-});
-const teller: RequestContext = {
-  requestId: "resilience",
-  channel: "branch",
-  deviceId: undefined,
-  actor: { type: "staff", id: "stf_resilience", role: "teller", sessionId: "s" },
-};
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -49,16 +37,16 @@ async function open(env: Record<string, string>): Promise<App> {
 }
 
 async function fundedPair(app: App) {
-  const payer = await app.services.ledger.openAccount(customer("cus_payer"), "cus_payer", {
+  const payer = await app.services.ledger.openAccount(customerContext("cus_payer"), "cus_payer", {
     type: "current",
     currency: "EUR",
   });
-  const payee = await app.services.ledger.openAccount(customer("cus_payee"), "cus_payee", {
+  const payee = await app.services.ledger.openAccount(customerContext("cus_payee"), "cus_payee", {
     type: "current",
     currency: "EUR",
   });
   await app.services.payments.depositCash(
-    teller,
+    tellerContext(),
     payer.id,
     { amount: { amount: "100.00", currency: "EUR" } },
     "fund-0001",
@@ -75,7 +63,7 @@ function pay(
   reference?: string,
 ) {
   return app.services.payments.transfer(
-    customer("cus_payer"),
+    customerContext("cus_payer"),
     "cus_payer",
     {
       fromAccountId: from.id,

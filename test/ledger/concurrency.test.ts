@@ -1,8 +1,8 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildApp } from "../../src/app.ts";
-import type { RequestContext } from "../../src/platform/context.ts";
 import { AppError } from "../../src/platform/errors.ts";
+import { customerContext, tellerContext } from "../helpers/contexts.ts";
 import { createTestApp, type TestApp, usingPostgres } from "../helpers/test-app.ts";
 
 /**
@@ -16,19 +16,6 @@ const DUPLICATED_KEYS = 20;
 const COPIES_PER_KEY = 4;
 const OPENING_MINOR = 100_000n;
 
-const customer = (id: string): RequestContext => ({
-  requestId: "conc",
-  channel: "mobile",
-  deviceId: undefined,
-  actor: { type: "customer", id, sessionId: "s" },
-});
-const teller: RequestContext = {
-  requestId: "conc",
-  channel: "branch",
-  deviceId: undefined,
-  actor: { type: "staff", id: "stf_conc", role: "teller", sessionId: "s" },
-};
-
 describe("concurrent transfers", () => {
   let nodeA: TestApp;
   let nodeB: App;
@@ -39,12 +26,12 @@ describe("concurrent transfers", () => {
     nodeB = usingPostgres ? await buildApp({ config: nodeA.config }) : nodeA;
     for (let index = 0; index < ACCOUNTS; index++) {
       const owner = `cus_conc${index}`;
-      const account = await nodeA.services.ledger.openAccount(customer(owner), owner, {
+      const account = await nodeA.services.ledger.openAccount(customerContext(owner), owner, {
         type: "current",
         currency: "EUR",
       });
       await nodeA.services.payments.depositCash(
-        teller,
+        tellerContext(),
         account.id,
         { amount: { amount: "1000.00", currency: "EUR" } },
         `conc-open-${index}`,
@@ -63,7 +50,7 @@ describe("concurrent transfers", () => {
     const amount = { amount: (cents / 100).toFixed(2), currency: "EUR" };
     return node.services.payments
       .transfer(
-        customer(source.owner),
+        customerContext(source.owner),
         source.owner,
         { fromAccountId: source.id, toIban: accounts[to]!.iban, amount },
         key,

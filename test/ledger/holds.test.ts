@@ -1,20 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RequestContext } from "../../src/platform/context.ts";
 import { AppError } from "../../src/platform/errors.ts";
+import { customerContext, tellerContext } from "../helpers/contexts.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
-
-const customer = (id: string): RequestContext => ({
-  requestId: "holds",
-  channel: "web",
-  deviceId: undefined,
-  actor: { type: "customer", id, sessionId: "s" },
-});
-const teller: RequestContext = {
-  requestId: "holds",
-  channel: "branch",
-  deviceId: undefined,
-  actor: { type: "staff", id: "stf_holds", role: "teller", sessionId: "s" },
-};
 
 describe("holds", () => {
   let app: TestApp;
@@ -23,16 +10,16 @@ describe("holds", () => {
 
   beforeAll(async () => {
     app = await createTestApp();
-    payer = await app.services.ledger.openAccount(customer("cus_payer"), "cus_payer", {
+    payer = await app.services.ledger.openAccount(customerContext("cus_payer"), "cus_payer", {
       type: "current",
       currency: "EUR",
     });
-    payee = await app.services.ledger.openAccount(customer("cus_payee"), "cus_payee", {
+    payee = await app.services.ledger.openAccount(customerContext("cus_payee"), "cus_payee", {
       type: "current",
       currency: "EUR",
     });
     await app.services.payments.depositCash(
-      teller,
+      tellerContext(),
       payer.id,
       { amount: { amount: "100.00", currency: "EUR" } },
       "hold-dep-1",
@@ -62,7 +49,7 @@ describe("holds", () => {
     const payeeAccount = await ledger.getAccount("cus_payee", payee.id);
     await expect(
       app.services.payments.transfer(
-        customer("cus_payer"),
+        customerContext("cus_payer"),
         "cus_payer",
         { fromAccountId: payer.id, toIban: payeeAccount.iban, amount: { amount: "40.01", currency: "EUR" } },
         "hold-trf-1",

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RequestContext } from "../../src/platform/context.ts";
 import { AppError } from "../../src/platform/errors.ts";
+import { customerContext, tellerContext } from "../helpers/contexts.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 
 /**
@@ -22,19 +22,6 @@ interface ModelAccount {
 }
 
 const EXPONENT: Record<string, number> = { EUR: 2, JPY: 0 };
-
-const teller = (id: string): RequestContext => ({
-  requestId: "prop",
-  channel: "branch",
-  deviceId: undefined,
-  actor: { type: "staff", id, role: "teller", sessionId: "s" },
-});
-const customer = (id: string): RequestContext => ({
-  requestId: "prop",
-  channel: "mobile",
-  deviceId: undefined,
-  actor: { type: "customer", id, sessionId: "s" },
-});
 
 function decimal(minor: bigint, currency: string, extraDigit: boolean): string {
   const exponent = EXPONENT[currency]!;
@@ -102,7 +89,7 @@ describe("money movement invariants (property)", () => {
     ];
     const accounts: ModelAccount[] = [];
     for (const spec of specs) {
-      const opened = await app.services.ledger.openAccount(customer(spec.owner), spec.owner, {
+      const opened = await app.services.ledger.openAccount(customerContext(spec.owner), spec.owner, {
         type: "current",
         currency: spec.currency,
       });
@@ -124,13 +111,14 @@ describe("money movement invariants (property)", () => {
     };
     const { payments } = app.services;
     try {
-      if (op.kind === "deposit") await payments.depositCash(teller("stf_prop"), from.id, { amount }, key);
+      if (op.kind === "deposit")
+        await payments.depositCash(tellerContext("stf_prop"), from.id, { amount }, key);
       else if (op.kind === "withdrawal")
-        await payments.withdrawCash(teller("stf_prop"), from.id, { amount }, key);
+        await payments.withdrawCash(tellerContext("stf_prop"), from.id, { amount }, key);
       else {
         const toIban = accounts[op.to]?.iban ?? "DE02120300000000202051";
         await payments.transfer(
-          customer(from.owner),
+          customerContext(from.owner),
           from.owner,
           { fromAccountId: from.id, toIban, amount },
           key,
