@@ -54,6 +54,9 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** Expired Idempotency-Keys are removed this often, in bounded batches, by every node. */
+const MAINTENANCE_INTERVAL_MS = 60_000;
+
 /** Platform tables first, then modules in the order their tables are referenced. */
 export function allMigrations(): Migration[] {
   return loadMigrations([
@@ -187,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   payments.registerPaymentRoutes(http, { payments: paymentService, guards });
 
   let started = false;
+  let maintenance: NodeJS.Timeout | undefined;
   const app: App = {
     config,
     http,
@@ -207,6 +211,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
       started = true;
       await bus.start();
       relay.start();
+      maintenance = setInterval(() => {
+        idempotency
+          .prune(db)
+          .catch((error) => logger.warn({ err: error }, "pruning idempotency keys failed"));
+      }, MAINTENANCE_INTERVAL_MS);
+      maintenance.unref();
     },
     async listen() {
       await app.start();
@@ -218,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // publish what committed, then let go of the bus, the cache and the database.
       await http.close();
       await paymentService.close();
+      if (maintenance) clearInterval(maintenance);
       await relay.stop();
       await bus.close();
       await cache.close();
