@@ -157,7 +157,7 @@ export class PaymentService {
 
   async getTransfer(customerId: string, transferId: string): Promise<TransferDto> {
     const row = await this.#repository.findForCustomer(transferId, customerId);
-    if (!row || row.status !== "completed") throw new AppError("not-found", "No such transfer.");
+    if (row?.status !== "completed") throw new AppError("not-found", "No such transfer.");
     return transferDto(row);
   }
 
