@@ -11,6 +11,7 @@ import { RedisCache } from "./platform/cache/redis-cache.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
 import { type DatabaseHandle, openDatabase, ping } from "./platform/db/database.ts";
 import { loadMigrations, type Migration, migrate, pendingMigrations } from "./platform/db/migrations.ts";
+import type { ServiceDependencies } from "./platform/dependencies.ts";
 import type { EventBus } from "./platform/events/bus.ts";
 import { deadLetterWriter, EventDispatcher } from "./platform/events/dispatcher.ts";
 import { eventFactory } from "./platform/events/event.ts";
@@ -129,7 +130,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const audit = new AuditTrail({ ids, clock });
   const idempotency = new IdempotencyStore({ clock, retentionS: config.idempotencyRetentionS });
   const inFlight = new InFlightKeys();
-  const common = { db, ids, clock, events, audit, logger };
+  const common: ServiceDependencies = { db, ids, clock, events, audit, logger };
 
   const customerService = new customers.CustomerService({ ...common });
   const identityService = new identity.IdentityService({

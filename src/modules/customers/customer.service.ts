@@ -1,12 +1,8 @@
-import type { AuditTrail } from "../../platform/audit.ts";
-import type { Clock } from "../../platform/clock.ts";
 import type { RequestContext } from "../../platform/context.ts";
-import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
-import type { EventFactory } from "../../platform/events/event.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
-import type { Logger } from "../../platform/logger.ts";
 import { type CustomerContactChanges, CustomerRepository } from "./customer.repository.ts";
 import type { CustomerRow, CustomerStatus, PostalAddress } from "./customer.tables.ts";
 
@@ -51,14 +47,7 @@ export interface CustomerUpdatedEvent extends Record<string, unknown> {
   fields: ProfileField[];
 }
 
-export interface CustomerServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
-  logger: Logger;
-}
+export type CustomerServiceOptions = ServiceDependencies;
 
 export const E164_PATTERN = "^\\+[1-9][0-9]{1,14}$";
 export const COUNTRY_CODE_PATTERN = "^[A-Z]{2}$";

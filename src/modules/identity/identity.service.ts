@@ -1,14 +1,10 @@
 import type { Config } from "../../config.ts";
-import type { AuditTrail } from "../../platform/audit.ts";
 import type { Cache } from "../../platform/cache/cache.ts";
-import type { Clock } from "../../platform/clock.ts";
 import type { Channel, RequestContext } from "../../platform/context.ts";
-import { type Db, inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
-import type { EventFactory } from "../../platform/events/event.ts";
 import type { Authenticator } from "../../platform/http/auth.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
-import type { Logger } from "../../platform/logger.ts";
 import type { CustomerService } from "../customers/index.ts";
 import { canonicalEmail, normalizeEmail } from "./email.ts";
 import { IdentityRepository } from "./identity.repository.ts";
@@ -18,13 +14,7 @@ import { type IssuedTokens, SessionService, sessionContext } from "./session.ser
 import { type NewStaffUser, StaffService, type StaffUser } from "./staff.service.ts";
 import { AccessTokenService, type Subject } from "./token.service.ts";
 
-export interface IdentityServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
-  logger: Logger;
+export interface IdentityServiceOptions extends ServiceDependencies {
   cache: Cache;
   customers: CustomerService;
   auth: Config["auth"];

@@ -1,14 +1,10 @@
 import type { Config } from "../../config.ts";
-import type { AuditTrail } from "../../platform/audit.ts";
 import type { Cache } from "../../platform/cache/cache.ts";
-import type { Clock } from "../../platform/clock.ts";
 import type { Actor, Channel, RequestContext } from "../../platform/context.ts";
-import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError, assertInvariant } from "../../platform/errors.ts";
-import type { EventFactory } from "../../platform/events/event.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
-import type { Logger } from "../../platform/logger.ts";
 import type { IdentityRepository } from "./identity.repository.ts";
 import type { SessionRow, SubjectType } from "./identity.tables.ts";
 import { type AccessTokenService, hashRefreshToken, newRefreshToken, type Subject } from "./token.service.ts";
@@ -45,13 +41,7 @@ export interface SessionRefreshedEvent extends Record<string, unknown> {
   sessionId: string;
 }
 
-export interface SessionServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
-  logger: Logger;
+export interface SessionServiceOptions extends ServiceDependencies {
   cache: Cache;
   repository: IdentityRepository;
   tokens: AccessTokenService;

@@ -1,11 +1,8 @@
-import type { AuditTrail } from "../../platform/audit.ts";
-import type { Clock } from "../../platform/clock.ts";
 import { type RequestContext, STAFF_ROLES, type StaffRole, systemContext } from "../../platform/context.ts";
-import { type Db, inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
-import type { EventFactory } from "../../platform/events/event.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
 import { normalizeEmail } from "./email.ts";
 import type { IdentityRepository } from "./identity.repository.ts";
 import type { StaffUserRow } from "./identity.tables.ts";
@@ -30,12 +27,7 @@ export interface StaffUserCreatedEvent extends Record<string, unknown> {
   role: StaffRole;
 }
 
-export interface StaffServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
+export interface StaffServiceOptions extends Omit<ServiceDependencies, "logger"> {
   repository: IdentityRepository;
   passwords: PasswordHasher;
 }

@@ -1,10 +1,8 @@
-import type { AuditTrail } from "../../platform/audit.ts";
-import type { Clock } from "../../platform/clock.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { StatementBundle } from "../../platform/db/bulk.ts";
-import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError, assertInvariant } from "../../platform/errors.ts";
-import type { EventFactory } from "../../platform/events/event.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
 import {
   type IdempotencyStore,
@@ -12,8 +10,6 @@ import {
   requestHash,
   throwIfMismatch,
 } from "../../platform/idempotency.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
-import type { Logger } from "../../platform/logger.ts";
 import { isSupportedCurrency } from "../../platform/money.ts";
 import { IbanIssuer } from "./iban.ts";
 import { LedgerRepository } from "./ledger.repository.ts";
@@ -53,13 +49,7 @@ export interface AccountTransaction {
   transferId: string | null;
 }
 
-export interface LedgerServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
-  logger: Logger;
+export interface LedgerServiceOptions extends ServiceDependencies {
   idempotency: IdempotencyStore;
   inFlight: InFlightKeys;
   iban: { countryCode: string; bankCode: string };

@@ -1,16 +1,13 @@
-import type { AuditTrail } from "../../platform/audit.ts";
-import type { Clock } from "../../platform/clock.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
 import { StatementBundle } from "../../platform/db/bulk.ts";
-import { type Db, inTransaction, type Tx } from "../../platform/db/database.ts";
+import { inTransaction, type Tx } from "../../platform/db/database.ts";
+import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError, type ProblemSlug } from "../../platform/errors.ts";
-import type { DomainEvent, EventFactory } from "../../platform/events/event.ts";
+import type { DomainEvent } from "../../platform/events/event.ts";
 import { outboxStatement } from "../../platform/events/outbox.ts";
 import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platform/idempotency.ts";
 import { requestHash } from "../../platform/idempotency.ts";
-import type { IdGenerator } from "../../platform/ids.ts";
-import type { Logger } from "../../platform/logger.ts";
 import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
 import type { EntryOutcome, LedgerService, PostingRequest, RejectionReason } from "../ledger/index.ts";
 import { normalizeIban } from "../ledger/index.ts";
@@ -18,13 +15,7 @@ import { Batcher } from "./batcher.ts";
 import { PaymentsRepository } from "./payments.repository.ts";
 import type { MovementKind, TransferRow } from "./payments.tables.ts";
 
-export interface PaymentServiceOptions {
-  db: Db;
-  ids: IdGenerator;
-  clock: Clock;
-  events: EventFactory;
-  audit: AuditTrail;
-  logger: Logger;
+export interface PaymentServiceOptions extends ServiceDependencies {
   ledger: LedgerService;
   idempotency: IdempotencyStore;
   inFlight: InFlightKeys;
