@@ -20,12 +20,14 @@ import { NatsEventBus } from "./platform/events/nats-bus.ts";
 import { outboxLag } from "./platform/events/outbox.ts";
 import { OutboxRelay } from "./platform/events/relay.ts";
 import { createGuards } from "./platform/http/auth.ts";
+import { createOriginResolver } from "./platform/http/client-origin.ts";
 import { registerOpsRoutes } from "./platform/http/ops.routes.ts";
 import { createHttpServer, type HttpServer } from "./platform/http/server.ts";
 import { IdempotencyStore, InFlightKeys } from "./platform/idempotency.ts";
 import { type IdGenerator, uuidV7Ids } from "./platform/ids.ts";
 import { createLogger, type Logger } from "./platform/logger.ts";
 import { createMetrics } from "./platform/metrics.ts";
+import type { StepUpGate } from "./platform/step-up.ts";
 
 export interface AppOptions {
   config: Config;
@@ -36,6 +38,7 @@ export interface AppOptions {
 
 export interface App {
   config: Config;
+  clock: Clock;
   http: HttpServer;
   database: DatabaseHandle;
   cache: Cache;
@@ -67,6 +70,11 @@ export function allMigrations(): Migration[] {
     ledger.migrations,
     payments.migrations,
   ]);
+}
+
+function requireBuilt<T>(service: T | undefined): T {
+  if (!service) throw new Error("used before the composition root finished");
+  return service;
 }
 
 function packageVersion(): string {
@@ -132,8 +140,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const inFlight = new InFlightKeys();
   const common: ServiceDependencies = { db, ids, clock, events, audit, logger };
 
-  const customerService = new customers.CustomerService({ ...common });
-  const identityService = new identity.IdentityService({
+  // Customers need the step-up gate that identity (built next, on top of customers) provides.
+  let identityService: identity.IdentityService | undefined;
+  const stepUp: StepUpGate = {
+    require: (...args) => requireBuilt(identityService).stepUp.require(...args),
+    authorizeTransfer: (...args) => requireBuilt(identityService).stepUp.authorizeTransfer(...args),
+  };
+  const customerService = new customers.CustomerService({ ...common, stepUp });
+  identityService = new identity.IdentityService({
     ...common,
     cache,
     customers: customerService,
@@ -155,6 +169,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     inFlight,
     transfers: config.transfers,
     databaseConnections: database.connections,
+    stepUp,
   });
 
   const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
@@ -162,10 +177,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     logger,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
-    trustProxy: config.http.trustProxy,
+    edge: config.edge,
     version: packageVersion(),
   });
-  const guards = createGuards(identityService.authenticate);
+  const guards = createGuards(identityService.authenticate, createOriginResolver(config.edge));
   let shuttingDown = false;
   registerOpsRoutes(http, {
     metrics,
@@ -185,6 +200,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     guards,
     cache,
     rateLimitPerMinute: config.rateLimit.authPerMinute,
+    rateLimitPerAccountPerMinute: config.rateLimit.authPerAccountPerMinute,
   });
   customers.registerCustomerRoutes(http, { customers: customerService, guards });
   ledger.registerAccountRoutes(http, { ledger: ledgerService, guards });
@@ -194,6 +210,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let maintenance: NodeJS.Timeout | undefined;
   const app: App = {
     config,
+    clock,
     http,
     database,
     cache,

@@ -1,10 +1,42 @@
+import {
+  DEFAULT_EDGE_HEADERS,
+  type EdgeHeadersConfig,
+  validateTrustedProxies,
+} from "./platform/http/client-origin.ts";
+
 /**
  * Typed configuration from the environment, validated once at start. Every variable read here is
  * documented in the README's configuration table; an invalid value stops the process with a
  * message that names the variable, rather than failing later in the middle of a request.
  */
+/** Channels a session can be opened on; `system` never signs in. */
+export const SESSION_CHANNELS = ["mobile", "web", "branch", "contact_centre", "open_banking"] as const;
+export type SessionChannel = (typeof SESSION_CHANNELS)[number];
+
+/** Idle timeout (untrusted and trusted device) and absolute lifetime of a session on one channel. */
+export interface SessionPolicy {
+  idleS: number;
+  trustedIdleS: number;
+  absoluteS: number;
+}
+
+export interface StepUpConfig {
+  /** false turns step-up off entirely: for sandboxes and benchmarks, never for production. */
+  enabled: boolean;
+  /** Transfers above this amount (minor units of `currency`) always need strong authentication. */
+  transferAboveMinor: number;
+  /** The currency the amounts below are in; payments in other currencies get no exemption. */
+  currency: string;
+  /** PSD2 RTS art. 16 low-value exemption: single, cumulative and count since the last SCA. */
+  exemptSingleMaxMinor: number;
+  exemptCumulativeMaxMinor: number;
+  exemptCountMax: number;
+}
+
 export interface Config {
-  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: boolean };
+  http: { host: string; port: number; bodyLimitBytes: number };
+  /** The load balancers' addresses and the headers through which they report the client's location. */
+  edge: EdgeHeadersConfig;
   database: { url: string | undefined; dataDir: string; poolSize: number };
   redisUrl: string | undefined;
   nats: { url: string | undefined; stream: string; subjectPrefix: string };
@@ -14,7 +46,20 @@ export interface Config {
     jwtPrivateKeyPem: string | undefined;
     issuer: string;
     accessTokenTtlS: number;
-    refreshTokenTtlS: number;
+    /** A refresh token spent this recently may be presented again (a lost response), once. */
+    refreshReuseGraceS: number;
+    sessions: Record<SessionChannel, SessionPolicy>;
+    lockout: { attemptsMax: number; durationS: number };
+    challengeTtlS: number;
+    totpIssuer: string;
+    webauthn: { rpId: string; rpName: string; origins: string[] };
+    stepUp: StepUpConfig;
+    anomaly: {
+      impossibleTravelKmh: number;
+      concurrentDistanceKm: number;
+      stepUpScore: number;
+      denyScore: number;
+    };
   };
   admin: { email: string | undefined; password: string | undefined };
   iban: { countryCode: string; bankCode: string };
@@ -23,7 +68,7 @@ export interface Config {
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
-  rateLimit: { authPerMinute: number };
+  rateLimit: { authPerMinute: number; authPerAccountPerMinute: number };
 }
 
 export class ConfigError extends Error {
@@ -74,6 +119,15 @@ class Reader {
     return fallback;
   }
 
+  list(name: string, fallback: string[]): string[] {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    return raw
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
+  }
+
   url(name: string, protocols: string[]): string | undefined {
     const raw = this.optional(name);
     if (raw === undefined) return undefined;
@@ -89,6 +143,61 @@ class Reader {
   }
 }
 
+/**
+ * Defaults per channel. Web: PSD2 RTS art. 4(3)(d) caps inactivity at 5 minutes. Mobile: 15
+ * minutes on a new device, 30 days on a device trusted after a strong login, and at most 90 days
+ * before a new strong authentication (RTS art. 10). Staff: a working day.
+ */
+const SESSION_DEFAULTS: Record<SessionChannel, SessionPolicy> = {
+  web: { idleS: 300, trustedIdleS: 300, absoluteS: 43_200 },
+  mobile: { idleS: 900, trustedIdleS: 2_592_000, absoluteS: 7_776_000 },
+  open_banking: { idleS: 300, trustedIdleS: 300, absoluteS: 3_600 },
+  branch: { idleS: 900, trustedIdleS: 900, absoluteS: 36_000 },
+  contact_centre: { idleS: 900, trustedIdleS: 900, absoluteS: 36_000 },
+};
+/** PSD2 RTS art. 4(3)(d): no more than 5 minutes without activity on the web. */
+const WEB_IDLE_MAX_S = 300;
+
+function readSessionPolicies(read: Reader): Record<SessionChannel, SessionPolicy> {
+  const policies = {} as Record<SessionChannel, SessionPolicy>;
+  for (const channel of SESSION_CHANNELS) {
+    const name = `OMNICORE_SESSION_${channel.toUpperCase()}`;
+    const defaults = SESSION_DEFAULTS[channel];
+    const idleS = read.integer(`${name}_IDLE_S`, defaults.idleS, 60, 31_536_000);
+    const trustedIdleS = read.integer(
+      `${name}_TRUSTED_IDLE_S`,
+      Math.max(idleS, defaults.trustedIdleS),
+      60,
+      31_536_000,
+    );
+    const absoluteS = read.integer(`${name}_ABSOLUTE_S`, defaults.absoluteS, 300, 31_536_000);
+    if (trustedIdleS < idleS) read.problems.push(`${name}_TRUSTED_IDLE_S must not be below ${name}_IDLE_S`);
+    if (absoluteS < trustedIdleS && absoluteS < idleS)
+      read.problems.push(`${name}_ABSOLUTE_S must not be below the idle timeout`);
+    policies[channel] = { idleS, trustedIdleS, absoluteS };
+  }
+  if (policies.web.idleS > WEB_IDLE_MAX_S || policies.web.trustedIdleS > WEB_IDLE_MAX_S) {
+    read.problems.push(
+      `OMNICORE_SESSION_WEB_IDLE_S and _TRUSTED_IDLE_S must be at most ${WEB_IDLE_MAX_S} (PSD2 RTS art. 4)`,
+    );
+  }
+  return policies;
+}
+
+function readStepUp(read: Reader): StepUpConfig {
+  const mode = read.string("OMNICORE_STEP_UP", "required");
+  if (mode !== "required" && mode !== "off")
+    read.problems.push(`OMNICORE_STEP_UP must be required or off, got "${mode}"`);
+  return {
+    enabled: mode !== "off",
+    transferAboveMinor: read.integer("OMNICORE_STEP_UP_TRANSFER_ABOVE_MINOR", 3_000, 0, 1e15),
+    currency: read.string("OMNICORE_SCA_EXEMPTION_CURRENCY", "EUR"),
+    exemptSingleMaxMinor: read.integer("OMNICORE_SCA_EXEMPT_SINGLE_MAX_MINOR", 3_000, 0, 1e15),
+    exemptCumulativeMaxMinor: read.integer("OMNICORE_SCA_EXEMPT_CUMULATIVE_MAX_MINOR", 10_000, 0, 1e15),
+    exemptCountMax: read.integer("OMNICORE_SCA_EXEMPT_COUNT_MAX", 5, 0, 1_000),
+  };
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 /** PSD2 and our own security model cap access tokens at ten minutes. */
 const ACCESS_TOKEN_TTL_MAX_S = 600;
@@ -102,7 +211,18 @@ export function loadConfig(env: Env = process.env): Config {
       host: read.string("HOST", "127.0.0.1"),
       port: read.integer("PORT", 3000, 0, 65_535),
       bodyLimitBytes: read.integer("OMNICORE_BODY_LIMIT_BYTES", 65_536, 1_024, 10_485_760),
-      trustProxy: read.boolean("OMNICORE_TRUST_PROXY", false),
+    },
+    edge: {
+      trustedProxies: read.list("OMNICORE_TRUSTED_PROXIES", []),
+      countryHeader: read
+        .string("OMNICORE_EDGE_COUNTRY_HEADER", DEFAULT_EDGE_HEADERS.countryHeader)
+        .toLowerCase(),
+      latitudeHeader: read
+        .string("OMNICORE_EDGE_LATITUDE_HEADER", DEFAULT_EDGE_HEADERS.latitudeHeader)
+        .toLowerCase(),
+      longitudeHeader: read
+        .string("OMNICORE_EDGE_LONGITUDE_HEADER", DEFAULT_EDGE_HEADERS.longitudeHeader)
+        .toLowerCase(),
     },
     database: {
       url: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
@@ -121,7 +241,26 @@ export function loadConfig(env: Env = process.env): Config {
       jwtPrivateKeyPem: read.optional("OMNICORE_JWT_PRIVATE_KEY"),
       issuer: read.string("OMNICORE_JWT_ISSUER", "omnicore"),
       accessTokenTtlS: read.integer("OMNICORE_ACCESS_TOKEN_TTL_S", 600, 30, ACCESS_TOKEN_TTL_MAX_S),
-      refreshTokenTtlS: read.integer("OMNICORE_REFRESH_TOKEN_TTL_S", 2_592_000, 300, 31_536_000),
+      refreshReuseGraceS: read.integer("OMNICORE_REFRESH_REUSE_GRACE_S", 10, 0, 60),
+      sessions: readSessionPolicies(read),
+      lockout: {
+        attemptsMax: read.integer("OMNICORE_LOCKOUT_ATTEMPTS", 5, 3, 10),
+        durationS: read.integer("OMNICORE_LOCKOUT_DURATION_S", 1_800, 60, 86_400),
+      },
+      challengeTtlS: read.integer("OMNICORE_CHALLENGE_TTL_S", 300, 30, 900),
+      totpIssuer: read.string("OMNICORE_TOTP_ISSUER", "Omnicore"),
+      webauthn: {
+        rpId: read.string("OMNICORE_WEBAUTHN_RP_ID", "localhost"),
+        rpName: read.string("OMNICORE_WEBAUTHN_RP_NAME", "Omnicore"),
+        origins: read.list("OMNICORE_WEBAUTHN_ORIGINS", ["http://localhost:3000"]),
+      },
+      stepUp: readStepUp(read),
+      anomaly: {
+        impossibleTravelKmh: read.integer("OMNICORE_ANOMALY_TRAVEL_KMH", 900, 100, 100_000),
+        concurrentDistanceKm: read.integer("OMNICORE_ANOMALY_CONCURRENT_KM", 500, 10, 20_000),
+        stepUpScore: read.integer("OMNICORE_ANOMALY_STEP_UP_SCORE", 30, 1, 100),
+        denyScore: read.integer("OMNICORE_ANOMALY_DENY_SCORE", 80, 1, 101),
+      },
     },
     admin: {
       email: read.optional("OMNICORE_ADMIN_EMAIL"),
@@ -150,13 +289,25 @@ export function loadConfig(env: Env = process.env): Config {
       31_536_000,
     ),
     shutdownTimeoutMs: read.integer("OMNICORE_SHUTDOWN_TIMEOUT_MS", 10_000, 100, 300_000),
-    rateLimit: { authPerMinute: read.integer("OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 100_000) },
+    rateLimit: {
+      authPerMinute: read.integer("OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 100_000),
+      authPerAccountPerMinute: read.integer(
+        "OMNICORE_RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE",
+        10,
+        1,
+        100_000,
+      ),
+    },
   };
   if (!LOG_LEVELS.includes(config.logLevel)) {
     read.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
   if (config.admin.password !== undefined && config.admin.email === undefined) {
     read.problems.push("OMNICORE_ADMIN_PASSWORD is set but OMNICORE_ADMIN_EMAIL is not");
+  }
+  read.problems.push(...validateTrustedProxies(config.edge.trustedProxies));
+  if (config.auth.anomaly.denyScore <= config.auth.anomaly.stepUpScore) {
+    read.problems.push("OMNICORE_ANOMALY_DENY_SCORE must be above OMNICORE_ANOMALY_STEP_UP_SCORE");
   }
   if (read.problems.length > 0) throw new ConfigError(read.problems);
   return config;

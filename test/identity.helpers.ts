@@ -1,11 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
 import type { App } from "../src/app.ts";
+import { TOTP_PERIOD_S, totpCode, totpStep } from "../src/modules/identity/totp.ts";
 import { findOutboxEvents } from "../src/platform/events/outbox.ts";
 
 /** Shared steps of the identity, customer and security tests; every call goes through HTTP. */
 
-export const PASSWORD = "correct horse battery staple";
+/** Long enough to stand alone (NIST: 15) and in no breached-password list. */
+export const PASSWORD = "glacier umbrella quietly orbits 7";
 
 export interface Tokens {
   accessToken: string;
@@ -55,20 +57,61 @@ export async function signedInCustomer(app: App, headers: Record<string, string>
   return { email, customerId, tokens: await login(app, email, PASSWORD, headers) };
 }
 
+/** What a staff user's phone knows: the TOTP secret, and the steps whose codes were used. */
+interface StaffAuthenticator {
+  secret: string;
+  lastStep: number;
+  recoveryCodes: string[];
+}
+const staffAuthenticators = new Map<string, StaffAuthenticator>();
+
+/**
+ * A code the server has not seen yet: each TOTP code is accepted once, and tests log the same
+ * staff user in several times within one 30-second step, so the helper walks forward through the
+ * steps the server accepts (one either side of now) and then falls back to a recovery code.
+ */
+async function nextStaffCode(app: App, authenticator: StaffAuthenticator): Promise<Record<string, string>> {
+  const current = totpStep(app.clock.now());
+  const step = Math.max(authenticator.lastStep + 1, current - 1);
+  if (step <= current + 1) {
+    authenticator.lastStep = step;
+    return { totp: await totpCode(authenticator.secret, new Date(step * TOTP_PERIOD_S * 1000)) };
+  }
+  const recoveryCode = authenticator.recoveryCodes.pop();
+  if (!recoveryCode) throw new Error("the test used up this staff user's codes; advance the clock");
+  return { recoveryCode };
+}
+
+/** Staff sign-in: password, then the TOTP code (enrolling the authenticator on first sign-in). */
 export async function staffLogin(
   app: App,
   email: string,
   password: string,
   headers: Record<string, string> = {},
 ): Promise<Tokens> {
-  const response = await app.http.inject({
+  const first = await app.http.inject({
     method: "POST",
     url: "/v1/staff/auth/login",
     headers,
     payload: { email, password },
   });
-  expect(response.statusCode, response.body).toBe(200);
-  return response.json<Tokens>();
+  expect(first.statusCode, first.body).toBe(401);
+  const problem = first.json<{ type: string; challengeId: string; totp?: { secret: string } }>();
+  const key = `${app.config.database.url ?? "embedded"}:${email}`;
+  if (problem.totp)
+    staffAuthenticators.set(key, { secret: problem.totp.secret, lastStep: 0, recoveryCodes: [] });
+  const authenticator = staffAuthenticators.get(key);
+  if (!authenticator) throw new Error(`no authenticator known for ${email}: ${first.body}`);
+  const answer = await app.http.inject({
+    method: "POST",
+    url: "/v1/staff/auth/login/mfa",
+    headers,
+    payload: { challengeId: problem.challengeId, ...(await nextStaffCode(app, authenticator)) },
+  });
+  expect(answer.statusCode, answer.body).toBe(200);
+  const tokens = answer.json<Tokens & { recoveryCodes?: string[] }>();
+  if (tokens.recoveryCodes) authenticator.recoveryCodes = tokens.recoveryCodes;
+  return tokens;
 }
 
 /** Creates the initial admin when there is none, or logs in with the known one. */

@@ -26,7 +26,8 @@ import {
 let app: TestApp;
 
 beforeAll(async () => {
-  app = await createTestApp();
+  // Reuse detection without the retry window here; the window has its own tests.
+  app = await createTestApp({ env: { OMNICORE_REFRESH_REUSE_GRACE_S: "0" } });
 });
 
 afterAll(async () => {
@@ -90,7 +91,7 @@ describe("refresh-token reuse", () => {
     expect(reused?.data).toEqual({ sessionId, subjectType: "customer", subjectId: customerId });
     const [revoked] = await outboxEvents(app, "session.revoked", sessionId);
     expect(revoked?.data).toEqual({ sessionId, reason: "refresh_token_reused" });
-    const audit = await auditRecords(app, "session.refresh_token_reused");
+    const audit = await auditRecords(app, "security.refresh_token_reused");
     expect(audit.some((record) => record.subject_id === customerId)).toBe(true);
   });
 
@@ -193,7 +194,8 @@ describe("expiry", () => {
     const clock = new ManualClock(new Date("2031-06-01T00:00:00Z"));
     const timed = await createTestApp({ clock });
     try {
-      const { tokens } = await signedInCustomer(timed);
+      // Mobile: its idle timeout (15 minutes) is longer than an access token's life.
+      const { tokens } = await signedInCustomer(timed, { "x-channel": "mobile" });
       clock.advance((timed.config.auth.accessTokenTtlS - 1) * 1000);
       expect((await me(timed, tokens.accessToken)).statusCode).toBe(200);
       clock.advance(2_000);
@@ -201,7 +203,7 @@ describe("expiry", () => {
 
       const renewed = await refresh(timed, tokens.refreshToken);
       expect(renewed.statusCode, renewed.body).toBe(200);
-      clock.advance((timed.config.auth.refreshTokenTtlS + 1) * 1000);
+      clock.advance((timed.config.auth.sessions.mobile.absoluteS + 1) * 1000);
       expectProblem(await refresh(timed, renewed.json<Tokens>().refreshToken), 401, "unauthorized");
     } finally {
       await timed.destroy();
@@ -211,9 +213,14 @@ describe("expiry", () => {
 
 describe("rate limits", () => {
   it("limits logins per client IP and answers 429 as problem+json", async () => {
-    const payload = { email: "nobody@example.com", password: PASSWORD };
+    // A new address each time: five failures for one address would lock it (423) first.
     const from = (remoteAddress: string) =>
-      app.http.inject({ method: "POST", url: "/v1/auth/login", remoteAddress, payload });
+      app.http.inject({
+        method: "POST",
+        url: "/v1/auth/login",
+        remoteAddress,
+        payload: { email: uniqueEmail("nobody"), password: PASSWORD },
+      });
     for (let attempt = 0; attempt < app.config.rateLimit.authPerMinute; attempt++) {
       expect((await from("203.0.113.7")).statusCode).toBe(401);
     }
@@ -234,7 +241,11 @@ describe("logs", () => {
       },
     });
     const database = process.env.DATABASE_URL ? await createTestDatabase() : undefined;
-    const config = testConfig({ LOG_LEVEL: "trace", ...(database ? { DATABASE_URL: database.url } : {}) });
+    const config = testConfig({
+      LOG_LEVEL: "trace",
+      OMNICORE_REFRESH_REUSE_GRACE_S: "0",
+      ...(database ? { DATABASE_URL: database.url } : {}),
+    });
     const logged = await buildApp({ config, logger: createLogger({ level: "trace", destination }) });
     try {
       const email = uniqueEmail("private");

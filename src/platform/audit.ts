@@ -35,6 +35,9 @@ export class AuditTrail {
         channel: context.channel,
         device_id: context.deviceId ?? null,
         request_id: context.requestId,
+        on_behalf_of: context.onBehalfOf ?? null,
+        ip: context.origin?.ip ?? null,
+        country: context.origin?.country ?? null,
         details: JSON.stringify(entry.details ?? {}),
       })
       .execute();

@@ -21,11 +21,31 @@ export type Actor =
   | { type: "anonymous" }
   | { type: "system"; id: string };
 
+export interface GeoPoint {
+  latitude: number;
+  longitude: number;
+}
+
+/**
+ * Where a request came from: the client IP (through trusted proxies only) and the location the
+ * trusted edge reported. Personal data: kept in security records, never written to logs.
+ */
+export interface ClientOrigin {
+  ip: string;
+  /** ISO 3166-1 alpha-2, from the trusted edge's header. */
+  country?: string | undefined;
+  location?: GeoPoint | undefined;
+}
+
 export interface RequestContext {
   requestId: string;
   channel: Channel;
   deviceId: string | undefined;
   actor: Actor;
+  /** Set by the HTTP layer; absent for system work. */
+  origin?: ClientOrigin | undefined;
+  /** The customer a staff member is acting for, recorded in every event and audit entry. */
+  onBehalfOf?: string | undefined;
 }
 
 export function systemContext(name: string, requestId = `sys-${name}`): RequestContext {

@@ -130,6 +130,18 @@ export class IdempotencyStore {
     });
   }
 
+  /** The stored response of a completed command, read outside any transaction (a cheap pre-check). */
+  async lookup(db: Db, scope: string, key: string): Promise<StoredResponse | undefined> {
+    const row = await db
+      .selectFrom("platform_idempotency_keys")
+      .select(["status_code", "response"])
+      .where("scope", "=", scope)
+      .where("key", "=", key)
+      .executeTakeFirst();
+    if (!row || row.status_code === null) return undefined;
+    return { statusCode: row.status_code, body: row.response };
+  }
+
   async claim(tx: Tx, claim: IdempotencyClaim): Promise<ClaimOutcome> {
     const [outcome] = await this.claimMany(tx, [claim]);
     assertInvariant(outcome, "claimMany returned no outcome");

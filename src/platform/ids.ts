@@ -18,7 +18,10 @@ export type IdPrefix =
   | "stf"
   | "evt"
   | "key"
-  | "req";
+  | "req"
+  | "pky"
+  | "rcv"
+  | "chl";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -53,6 +53,9 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
     OMNICORE_OUTBOX_POLL_INTERVAL_MS: "20",
     OMNICORE_EVENT_HANDLER_ATTEMPTS_MAX: "4",
     PORT: "0",
+    // Most suites test their own rules (money, profiles), not strong customer authentication;
+    // the step-up suites turn it back on with OMNICORE_STEP_UP=required.
+    OMNICORE_STEP_UP: "off",
     ...overrides,
   });
 }

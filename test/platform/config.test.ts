@@ -19,7 +19,10 @@ function problemsOf(env: Env): string[] {
 describe("loadConfig defaults", () => {
   it("runs on embedded defaults with an empty environment", () => {
     const config = loadConfig({});
-    expect(config.http).toEqual({ host: "127.0.0.1", port: 3000, bodyLimitBytes: 65_536, trustProxy: false });
+    expect(config.http).toEqual({ host: "127.0.0.1", port: 3000, bodyLimitBytes: 65_536 });
+    expect(config.edge.trustedProxies).toEqual([]);
+    expect(config.auth.sessions.web.idleS).toBe(300);
+    expect(config.auth.stepUp.enabled).toBe(true);
     expect(config.database).toEqual({ url: undefined, dataDir: "./data", poolSize: 20 });
     expect(config.redisUrl).toBeUndefined();
     expect(config.nats).toEqual({ url: undefined, stream: "OMNICORE_EVENTS", subjectPrefix: "omnicore" });
@@ -47,7 +50,7 @@ describe("loadConfig defaults", () => {
       DATABASE_URL: "postgresql://user@db.internal:5432/omnicore",
       REDIS_URL: "rediss://cache.internal:6380",
       NATS_URL: "tls://nats.internal:4222",
-      OMNICORE_TRUST_PROXY: "yes",
+      OMNICORE_TRUSTED_PROXIES: "10.0.0.0/8, 192.168.1.10",
       OMNICORE_ACCESS_TOKEN_TTL_S: "600",
       OMNICORE_IDEMPOTENCY_RETENTION_S: "86400",
       OMNICORE_ADMIN_EMAIL: "admin@example.com",
@@ -55,7 +58,7 @@ describe("loadConfig defaults", () => {
       LOG_LEVEL: "silent",
     });
     expect(config.http.port).toBe(0);
-    expect(config.http.trustProxy).toBe(true);
+    expect(config.edge.trustedProxies).toEqual(["10.0.0.0/8", "192.168.1.10"]);
     expect(config.database.url).toBe("postgresql://user@db.internal:5432/omnicore");
     expect(config.redisUrl).toBe("rediss://cache.internal:6380");
     expect(config.nats.url).toBe("tls://nats.internal:4222");
@@ -128,10 +131,19 @@ describe("loadConfig refuses invalid values, naming the variable", () => {
   });
 
   it("LOG_LEVEL and booleans outside their sets", () => {
-    const problems = problemsOf({ LOG_LEVEL: "verbose", OMNICORE_TRUST_PROXY: "maybe" });
+    const problems = problemsOf({ LOG_LEVEL: "verbose", OMNICORE_STEP_UP: "maybe" });
     expect(problems).toHaveLength(2);
     expect(problems.some((problem) => problem.startsWith("LOG_LEVEL "))).toBe(true);
-    expect(problems.some((problem) => problem.startsWith("OMNICORE_TRUST_PROXY "))).toBe(true);
+    expect(problems.some((problem) => problem.startsWith("OMNICORE_STEP_UP "))).toBe(true);
+  });
+
+  it("refuses a web idle timeout above PSD2's five minutes, and bad proxy entries", () => {
+    const problems = problemsOf({
+      OMNICORE_SESSION_WEB_IDLE_S: "301",
+      OMNICORE_TRUSTED_PROXIES: "not-an-ip",
+    });
+    expect(problems.some((problem) => problem.includes("PSD2"))).toBe(true);
+    expect(problems.some((problem) => problem.includes("not-an-ip"))).toBe(true);
   });
 
   it("reports every problem at once rather than the first one", () => {

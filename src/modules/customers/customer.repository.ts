@@ -3,6 +3,7 @@ import { type CustomerRow, customersDb, customersTx, type PostalAddress } from "
 
 /** The columns a profile update may change; everything else is fixed after registration. */
 export interface CustomerContactChanges {
+  email?: string;
   phone?: string | null;
   preferred_language?: string | null;
   address?: PostalAddress | null;

@@ -4,6 +4,7 @@ import { AppError } from "../../platform/errors.ts";
 import type { Guards } from "../../platform/http/auth.ts";
 import { problemResponses } from "../../platform/http/schemas.ts";
 import type { HttpServer } from "../../platform/http/server.ts";
+import { STEP_UP_PROOF_HEADER } from "../../platform/step-up.ts";
 import {
   COUNTRY_CODE_PATTERN,
   type CustomerProfile,
@@ -118,11 +119,21 @@ export function registerCustomerRoutes(
         tags,
         security,
         summary: "Change the caller's phone, preferred language or postal address (null clears a field)",
+        description:
+          "A new phone number needs step-up: 401 `step-up-required` until retried with X-Step-Up-Proof.",
+        headers: Type.Object({ [STEP_UP_PROOF_HEADER]: Type.Optional(Type.String({ maxLength: 200 })) }),
         body: ProfilePatchSchema,
-        response: { 200: ProfileSchema, ...problemResponses(400, 401, 404) },
+        response: { 200: ProfileSchema, ...problemResponses(400, 401, 404, 422) },
       },
     },
     async (request) =>
-      toProfileDto(await customers.updateProfile(request.caller, callerCustomerId(request), request.body)),
+      toProfileDto(
+        await customers.updateProfile(
+          request.caller,
+          callerCustomerId(request),
+          request.body,
+          request.headers[STEP_UP_PROOF_HEADER],
+        ),
+      ),
   );
 }

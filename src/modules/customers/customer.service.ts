@@ -3,6 +3,7 @@ import { inTransaction, type Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
+import type { StepUpGate } from "../../platform/step-up.ts";
 import { type CustomerContactChanges, CustomerRepository } from "./customer.repository.ts";
 import type { CustomerRow, CustomerStatus, PostalAddress } from "./customer.tables.ts";
 
@@ -44,10 +45,13 @@ export interface CustomerRegisteredEvent extends Record<string, unknown> {
 
 export interface CustomerUpdatedEvent extends Record<string, unknown> {
   customerId: string;
-  fields: ProfileField[];
+  fields: Array<ProfileField | "email">;
 }
 
-export type CustomerServiceOptions = ServiceDependencies;
+export interface CustomerServiceOptions extends ServiceDependencies {
+  /** Strong authentication of a changed phone number (provided by the identity module). */
+  stepUp: StepUpGate;
+}
 
 export const E164_PATTERN = "^\\+[1-9][0-9]{1,14}$";
 export const COUNTRY_CODE_PATTERN = "^[A-Z]{2}$";
@@ -98,14 +102,46 @@ export class CustomerService {
     return this.#repository.exists(customerId);
   }
 
+  /**
+   * A new phone number is where one-time codes and fraud calls go, so a customer changing it
+   * approves the new number with strong authentication (staff act on their own authority).
+   */
+  async #stepUpForPhone(context: RequestContext, customerId: string, wanted: ProfilePatch, proof?: string) {
+    if (wanted.phone === undefined || context.actor.type !== "customer") return;
+    const current = await this.#repository.findById(customerId);
+    if (!current || current.phone === wanted.phone) return;
+    await this.#options.stepUp.require(context, { type: "change_phone", phone: wanted.phone }, proof);
+  }
+
+  /** The login e-mail changed (identity did the step-up); the profile follows in the same transaction. */
+  async changeEmail(tx: Tx, context: RequestContext, customerId: string, email: string): Promise<void> {
+    const current = await this.#repository.lockById(tx, customerId);
+    if (!current) throw new AppError("not-found", "No such customer.");
+    await this.#repository.update(
+      tx,
+      customerId,
+      { email: normalizeEmail(email) },
+      this.#options.clock.now(),
+    );
+    const data: CustomerUpdatedEvent = { customerId, fields: ["email"] };
+    await appendToOutbox(tx, [this.#options.events.create(context, "customer.updated", customerId, data)]);
+    await this.#options.audit.record(tx, context, {
+      action: "customer.profile_updated",
+      subjectId: customerId,
+      details: { fields: ["email"] },
+    });
+  }
+
   /** Applies the fields that differ; an update that changes nothing records nothing. */
   async updateProfile(
     context: RequestContext,
     customerId: string,
     patch: ProfilePatch,
+    stepUpProof?: string | undefined,
   ): Promise<CustomerProfile> {
     assertMayUpdate(context, customerId);
     const wanted = normalizePatch(patch);
+    await this.#stepUpForPhone(context, customerId, wanted, stepUpProof);
     return inTransaction(this.#options.db, async (tx) => {
       const current = await this.#repository.lockById(tx, customerId);
       if (!current) throw new AppError("not-found", "No such customer.");

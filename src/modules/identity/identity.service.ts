@@ -1,3 +1,4 @@
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import type { Config } from "../../config.ts";
 import type { Cache } from "../../platform/cache/cache.ts";
 import type { Channel, RequestContext } from "../../platform/context.ts";
@@ -6,12 +7,20 @@ import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import type { Authenticator } from "../../platform/http/auth.ts";
 import type { CustomerService } from "../customers/index.ts";
+import { ChallengeRepository } from "./challenge.repository.ts";
 import { canonicalEmail, normalizeEmail } from "./email.ts";
-import { IdentityRepository } from "./identity.repository.ts";
+import { FactorsRepository } from "./factors.repository.ts";
+import { IdentityRepository, type SubjectRef } from "./identity.repository.ts";
 import type { SessionRow, SubjectType } from "./identity.tables.ts";
+import { FactorLockout, lockedError, subjectKey, unknownEmailKey } from "./lockout.ts";
+import { type DeviceReport, emptyChallenge, LoginService } from "./login.service.ts";
+import { type FactorAnswer, MfaService } from "./mfa.service.ts";
 import { PasswordHasher } from "./password.ts";
-import { type IssuedTokens, SessionService, sessionContext } from "./session.service.ts";
+import { assertPasswordAcceptable } from "./password-policy.ts";
+import { SecurityEvents } from "./security-events.ts";
+import { type IssuedTokens, SessionService } from "./session.service.ts";
 import { type NewStaffUser, StaffService, type StaffUser } from "./staff.service.ts";
+import { callerSubject, StepUpService } from "./step-up.service.ts";
 import { AccessTokenService, type Subject } from "./token.service.ts";
 
 export interface IdentityServiceOptions extends ServiceDependencies {
@@ -33,30 +42,65 @@ export interface NewCustomerRegistration extends Credentials {
 /** Staff work from a branch or the contact centre, never from the customer channels. */
 export const STAFF_CHANNELS: readonly Channel[] = ["branch", "contact_centre"];
 
+type PasswordCheck =
+  | { kind: "ok"; subject: Subject }
+  | { kind: "failed"; attemptsRemaining: number; locked: boolean }
+  | { kind: "locked"; until: Date };
+
 /**
- * Identity: customer registration and login, staff users and login, sessions with rotating
- * refresh tokens, and the `authenticate` function the HTTP guards use to verify access tokens.
- * Every failure to log in looks the same to the caller, whatever the reason.
+ * Identity: registration, login with second factors and passkeys, sessions, step-up, lock-out
+ * and the `authenticate` function the HTTP guards use. Every failure to log in looks the same to
+ * the caller, whatever the reason, and unknown e-mail addresses are treated like known ones.
  */
 export class IdentityService {
   readonly #options: IdentityServiceOptions;
   readonly #repository: IdentityRepository;
   readonly #passwords = new PasswordHasher();
   readonly #tokens: AccessTokenService;
-  readonly #sessions: SessionService;
+  readonly #security: SecurityEvents;
+  readonly #lockout: FactorLockout;
+  readonly #challenges = new ChallengeRepository();
+  readonly #mfa: MfaService;
+  readonly #login: LoginService;
+  readonly sessions: SessionService;
+  readonly stepUp: StepUpService;
   readonly #staff: StaffService;
 
   constructor(options: IdentityServiceOptions) {
     this.#options = options;
-    this.#repository = new IdentityRepository({ db: options.db });
-    const repository = this.#repository;
+    const repository = new IdentityRepository({ db: options.db });
+    const factors = new FactorsRepository();
+    this.#repository = repository;
     this.#tokens = new AccessTokenService({ repository, clock: options.clock, auth: options.auth });
-    this.#sessions = new SessionService({
+    this.#security = new SecurityEvents(options);
+    const security = this.#security;
+    this.#lockout = new FactorLockout({
+      repository: factors,
+      clock: options.clock,
+      policy: options.auth.lockout,
+      security,
+    });
+    this.#mfa = new MfaService({ ...options, repository: factors, lockout: this.#lockout, security });
+    this.sessions = new SessionService({
       ...options,
       repository,
+      security,
       tokens: this.#tokens,
       currentSubject: (tx, session) => this.#currentSubject(tx, session),
+      assessRefresh: (tx, context, subject, session) =>
+        this.#login.assessRefresh(tx, context, subject, session),
     });
+    this.#login = new LoginService({
+      ...options,
+      repository,
+      factors,
+      challenges: this.#challenges,
+      sessions: this.sessions,
+      mfa: this.#mfa,
+      lockout: this.#lockout,
+      security,
+    });
+    this.stepUp = new StepUpService({ ...options, challenges: this.#challenges, mfa: this.#mfa, security });
     this.#staff = new StaffService({ ...options, repository, passwords: this.#passwords });
   }
 
@@ -69,7 +113,7 @@ export class IdentityService {
   /** Verifies an access token for one audience; undefined for anything not valid right now. */
   authenticate: Authenticator = async (token, audience) => {
     const claims = await this.#tokens.verify(token, audience);
-    if (!claims || (await this.#sessions.isRevoked(claims.sessionId))) return undefined;
+    if (!claims || !(await this.sessions.isActive(claims.sessionId))) return undefined;
     const { subject, sessionId, channel, deviceId } = claims;
     const actor =
       subject.type === "customer"
@@ -78,23 +122,25 @@ export class IdentityService {
     return { context: { channel, deviceId, actor } };
   };
 
+  // Registration and login.
+
   /** Customer record and credential in one transaction: neither exists without the other. */
-  async registerCustomer(
-    context: RequestContext,
-    input: NewCustomerRegistration,
-  ): Promise<{ customerId: string }> {
+  async registerCustomer(context: RequestContext, input: NewCustomerRegistration) {
     const email = normalizeEmail(input.email);
+    const { givenName, familyName } = input;
+    // No second factor yet: NIST 800-63B asks 15 characters of a password that stands alone.
+    assertPasswordAcceptable(input.password, { mfaEnabled: false, email, givenName, familyName });
     // Hashed before the duplicate check, so a taken address costs the same time as a free one.
     const passwordHash = await this.#passwords.hash(input.password);
     try {
       return await inTransaction(this.#options.db, async (tx) => {
-        const { givenName, familyName } = input;
         const customer = await this.#options.customers.create(tx, context, { email, givenName, familyName });
         await this.#repository.insertCredential(tx, {
           customer_id: customer.id,
           email,
           password_hash: passwordHash,
           created_at: this.#options.clock.now(),
+          credential_changed_at: null,
         });
         await this.#options.audit.record(tx, context, {
           action: "credential.created",
@@ -110,38 +156,334 @@ export class IdentityService {
     }
   }
 
-  /** Starts a customer session on the channel and device of `context` (claimed at login). */
-  async login(context: RequestContext, credentials: Credentials): Promise<IssuedTokens> {
-    const credential = await this.#repository.credentialByEmail(canonicalEmail(credentials.email));
-    // Runs even when there is no such e-mail, against a dummy hash, so timing reveals nothing.
-    const valid = await this.#passwords.verify(credential?.password_hash, credentials.password);
-    if (!credential || !valid) return this.#failLogin(context, "customer", credential?.customer_id);
-    return this.#startSession(context, { type: "customer", id: credential.customer_id });
+  /** Password first; then the device, the anomaly score and, when due, the second factor. */
+  async login(
+    context: RequestContext,
+    credentials: Credentials,
+    device: DeviceReport = {},
+  ): Promise<IssuedTokens> {
+    const email = canonicalEmail(credentials.email);
+    const credential = await this.#repository.credentialByEmail(email);
+    const subject: Subject | undefined = credential && { type: "customer", id: credential.customer_id };
+    const key = subject ? subjectKey(subject) : unknownEmailKey(email);
+    const check = await this.#checkPassword(
+      context,
+      { key, subject, hash: credential?.password_hash },
+      credentials.password,
+    );
+    return this.#afterCheck(context, check, device);
   }
 
-  async staffLogin(context: RequestContext, credentials: Credentials): Promise<IssuedTokens> {
+  async staffLogin(
+    context: RequestContext,
+    credentials: Credentials,
+    device: DeviceReport = {},
+  ): Promise<IssuedTokens> {
     if (!STAFF_CHANNELS.includes(context.channel)) {
       throw new AppError("validation", `Staff sign in on channel ${STAFF_CHANNELS.join(" or ")}.`);
     }
-    const user = await this.#repository.staffUserByEmail(canonicalEmail(credentials.email));
-    const valid = await this.#passwords.verify(user?.password_hash, credentials.password);
-    if (!user || !valid || user.status !== "active") return this.#failLogin(context, "staff", user?.id);
-    return this.#startSession(context, { type: "staff", id: user.id, role: user.role });
+    const email = canonicalEmail(credentials.email);
+    const user = await this.#repository.staffUserByEmail(email);
+    const active = user?.status === "active" ? user : undefined;
+    const subject: Subject | undefined = active && { type: "staff", id: active.id, role: active.role };
+    const key = user ? subjectKey({ type: "staff", id: user.id }) : unknownEmailKey(`staff:${email}`);
+    const check = await this.#checkPassword(
+      context,
+      { key, subject, hash: user?.password_hash },
+      credentials.password,
+    );
+    return this.#afterCheck(context, check, device);
+  }
+
+  async completeLogin(
+    context: RequestContext,
+    challengeId: string,
+    answer: FactorAnswer,
+  ): Promise<IssuedTokens> {
+    return this.#login.complete(context, challengeId, answer);
+  }
+
+  async passkeyLoginOptions(context: RequestContext) {
+    return this.#login.passkeyOptions(context);
+  }
+
+  async passkeyLogin(
+    context: RequestContext,
+    challengeId: string,
+    response: AuthenticationResponseJSON,
+    device: DeviceReport = {},
+  ): Promise<IssuedTokens> {
+    return this.#login.passkeyLogin(context, challengeId, response, device);
   }
 
   /** Rotates a customer's refresh token (or a staff user's, with `subjectType` "staff"). */
   async refresh(context: RequestContext, refreshToken: string, subjectType: SubjectType = "customer") {
-    return this.#sessions.refresh(context, refreshToken, subjectType);
+    return this.sessions.refresh(context, refreshToken, subjectType);
   }
 
   /** Ends the caller's own session: its refresh tokens and access tokens stop working. */
   async logout(context: RequestContext): Promise<void> {
     const actor = context.actor;
     if (actor.type !== "customer" && actor.type !== "staff") throw new AppError("unauthorized");
-    await this.#sessions.revoke(context, actor.sessionId, "logout");
+    await this.sessions.revoke(context, actor.sessionId, "logout");
+  }
+
+  // Credentials.
+
+  /** Step-up, the current password, the policy; then every other session of the subject ends. */
+  async changePassword(
+    context: RequestContext,
+    input: { currentPassword: string; newPassword: string },
+    proof: string | undefined,
+  ): Promise<void> {
+    const subject = callerSubject(context);
+    if (subject.type !== "customer") throw new AppError("forbidden");
+    await this.stepUp.require(context, { type: "change_password" }, proof);
+    const credential = await inTransaction(this.#options.db, (tx) =>
+      this.#repository.credentialById(tx, subject.id),
+    );
+    if (!credential || !(await this.#passwords.verify(credential.password_hash, input.currentPassword))) {
+      throw new AppError("validation", "The current password is not correct.");
+    }
+    const mfaEnabled = MfaService.names(await this.#mfa.available(this.#options.db, subject)).length > 0;
+    assertPasswordAcceptable(input.newPassword, { mfaEnabled, email: credential.email });
+    const passwordHash = await this.#passwords.hash(input.newPassword);
+    const revoked = await inTransaction(this.#options.db, async (tx) => {
+      await this.#repository.updateCredential(
+        tx,
+        subject.id,
+        { password_hash: passwordHash },
+        this.#options.clock.now(),
+      );
+      await this.#security.record(tx, context, { kind: "password_changed", subject });
+      return this.sessions.revokeAll(tx, context, subject, "password_changed", sessionIdOf(context));
+    });
+    await this.sessions.denyList(revoked);
+  }
+
+  async changeEmail(context: RequestContext, newEmail: string, proof: string | undefined): Promise<void> {
+    const subject = callerSubject(context);
+    if (subject.type !== "customer") throw new AppError("forbidden");
+    const email = normalizeEmail(newEmail);
+    await this.stepUp.require(context, { type: "change_email", email }, proof);
+    try {
+      await inTransaction(this.#options.db, async (tx) => {
+        await this.#repository.updateCredential(tx, subject.id, { email }, this.#options.clock.now());
+        await this.#options.customers.changeEmail(tx, context, subject.id, email);
+        await this.#security.record(tx, context, { kind: "email_changed", subject });
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "identity_credentials_email_key")) {
+        throw new AppError("email-taken", "This e-mail address is already registered.");
+      }
+      throw error;
+    }
+  }
+
+  // Second factors.
+
+  async mfaStatus(context: RequestContext) {
+    const subject = callerSubject(context);
+    const factors = await this.#mfa.available(this.#options.db, subject);
+    return {
+      totp: factors.totp,
+      passkeys: factors.passkeys.length,
+      recoveryCodesRemaining: await this.#mfa.recoveryCodesRemaining(this.#options.db, subject),
+    };
+  }
+
+  /** The first factor needs no step-up (there is nothing to step up with); any later change does. */
+  async startTotp(context: RequestContext, proof: string | undefined) {
+    const subject = callerSubject(context);
+    await this.#requireIfEnrolled(context, subject, { type: "mfa_change", action: "totp_enrol" }, proof);
+    return inTransaction(this.#options.db, (tx) => this.#mfa.startTotp(tx, subject, subject.id));
+  }
+
+  async confirmTotp(context: RequestContext, code: string): Promise<{ recoveryCodes: string[] }> {
+    const subject = callerSubject(context);
+    const outcome = await inTransaction(this.#options.db, async (tx) => {
+      const result = await this.#mfa.confirmTotp(tx, context, subject, code);
+      if (result.ok) await this.#repository.markCredentialChanged(tx, subject, this.#options.clock.now());
+      return result;
+    });
+    if (!outcome.ok) {
+      if (outcome.locked)
+        throw lockedError(
+          new Date(this.#options.clock.now().getTime() + this.#options.auth.lockout.durationS * 1000),
+        );
+      throw new AppError("factor-rejected", "The code is not correct.", {
+        attemptsRemaining: outcome.attemptsRemaining,
+      });
+    }
+    return { recoveryCodes: outcome.recoveryCodes };
+  }
+
+  async removeTotp(context: RequestContext, proof: string | undefined): Promise<void> {
+    const subject = callerSubject(context);
+    if (subject.type === "staff") throw new AppError("forbidden", "Staff must keep their authenticator app.");
+    await this.stepUp.require(context, { type: "mfa_change", action: "totp_remove" }, proof);
+    await this.#inChange(subject, (tx) => this.#mfa.removeTotp(tx, context, subject));
+  }
+
+  async regenerateRecoveryCodes(context: RequestContext, proof: string | undefined) {
+    const subject = callerSubject(context);
+    await this.stepUp.require(context, { type: "mfa_change", action: "recovery_codes" }, proof);
+    return {
+      recoveryCodes: await this.#inChange(subject, (tx) =>
+        this.#mfa.regenerateRecoveryCodes(tx, context, subject),
+      ),
+    };
+  }
+
+  async passkeyRegistrationOptions(context: RequestContext, proof: string | undefined) {
+    const subject = callerSubject(context);
+    if (subject.type !== "customer") throw new AppError("forbidden");
+    await this.#requireIfEnrolled(
+      context,
+      subject,
+      { type: "mfa_change", action: "passkey_register" },
+      proof,
+    );
+    const profile = await this.#options.customers.get(subject.id);
+    if (!profile) throw new AppError("not-found");
+    const { ids, clock, auth, db } = this.#options;
+    return inTransaction(db, async (tx) => {
+      const options = await this.#mfa.passkeyCreationOptions(tx, subject, {
+        name: profile.email,
+        displayName: `${profile.givenName} ${profile.familyName}`,
+      });
+      const row = emptyChallenge({
+        id: ids.next("chl"),
+        purpose: "passkey_registration",
+        now: clock.now(),
+        ttlS: auth.challengeTtlS,
+      });
+      row.subject_type = subject.type;
+      row.subject_id = subject.id;
+      row.session_id = sessionIdOf(context);
+      row.webauthn_challenge = options.challenge;
+      await this.#challenges.insert(tx, row);
+      return { challengeId: row.id, expiresAt: row.expires_at.toISOString(), options };
+    });
+  }
+
+  async registerPasskey(
+    context: RequestContext,
+    input: { challengeId: string; response: RegistrationResponseJSON; name?: string | undefined },
+  ) {
+    const subject = callerSubject(context);
+    const { clock } = this.#options;
+    return this.#inChange(subject, async (tx) => {
+      const challenge = await this.#challenges.lock(tx, input.challengeId);
+      const valid =
+        challenge?.purpose === "passkey_registration" &&
+        challenge.subject_id === subject.id &&
+        challenge.session_id === sessionIdOf(context) &&
+        challenge.consumed_at === null &&
+        challenge.expires_at > clock.now() &&
+        challenge.webauthn_challenge !== null;
+      if (!valid || !challenge?.webauthn_challenge) throw new AppError("challenge-invalid");
+      await this.#challenges.consume(tx, challenge.id, clock.now());
+      return this.#mfa.registerPasskey(tx, context, {
+        subject,
+        expectedChallenge: challenge.webauthn_challenge,
+        response: input.response,
+        name: input.name ?? "Passkey",
+      });
+    });
+  }
+
+  async listPasskeys(context: RequestContext) {
+    return this.#mfa.listPasskeys(this.#options.db, callerSubject(context));
+  }
+
+  async removePasskey(context: RequestContext, passkeyId: string, proof: string | undefined): Promise<void> {
+    const subject = callerSubject(context);
+    // Ownership before the step-up: someone else's passkey id is simply not found.
+    const owned = (await this.#mfa.listPasskeys(this.#options.db, subject)).some((p) => p.id === passkeyId);
+    if (!owned) throw new AppError("not-found", "No such passkey.");
+    await this.stepUp.require(
+      context,
+      { type: "mfa_change", action: "passkey_remove", target: passkeyId },
+      proof,
+    );
+    await this.#inChange(subject, (tx) => this.#mfa.removePasskey(tx, context, subject, passkeyId));
+  }
+
+  // Sessions and devices.
+
+  async listSessions(context: RequestContext) {
+    return this.sessions.list(callerSubject(context), sessionIdOf(context));
+  }
+
+  async revokeSession(context: RequestContext, sessionId: string): Promise<void> {
+    await this.sessions.revokeOwned(context, callerSubject(context), sessionId, "revoked_by_customer");
+  }
+
+  async listDevices(context: RequestContext) {
+    const rows = await this.#repository.devices(this.#options.db, callerSubject(context));
+    return rows.map((row) => ({
+      deviceId: row.device_id,
+      platform: row.platform,
+      appVersion: row.app_version,
+      trusted: row.trusted_at !== null,
+      firstSeenAt: row.first_seen_at.toISOString(),
+      lastSeenAt: row.last_seen_at.toISOString(),
+    }));
+  }
+
+  /** Forgets a device: it is no longer trusted and its sessions end. */
+  async removeDevice(context: RequestContext, deviceId: string): Promise<void> {
+    const subject = callerSubject(context);
+    const revoked = await inTransaction(this.#options.db, async (tx) => {
+      if (!(await this.#repository.untrustDevice(tx, subject, deviceId)))
+        throw new AppError("not-found", "No such device.");
+      const live = await this.#repository.liveSessions(tx, subject, this.#options.clock.now());
+      const ids: string[] = [];
+      for (const row of live.filter((session) => session.device_id === deviceId)) {
+        if (await this.sessions.revokeInTx(tx, context, row.id, "device_removed")) ids.push(row.id);
+      }
+      await this.#security.record(tx, context, { kind: "device_removed", subject, details: { deviceId } });
+      return ids;
+    });
+    await this.sessions.denyList(revoked);
+  }
+
+  // Staff acting for a customer.
+
+  /** Staff reading a customer's sessions is itself recorded: access to customer data is audited. */
+  async staffListSessions(context: RequestContext, customerId: string) {
+    await this.#assertCustomer(customerId);
+    await inTransaction(this.#options.db, (tx) =>
+      this.#options.audit.record(tx, actingFor(context, customerId), {
+        action: "staff.customer_sessions_viewed",
+        subjectId: customerId,
+      }),
+    );
+    return this.sessions.list({ type: "customer", id: customerId }, undefined);
+  }
+
+  async staffRevokeSession(context: RequestContext, customerId: string, sessionId: string): Promise<void> {
+    await this.sessions.revokeOwned(
+      actingFor(context, customerId),
+      { type: "customer", id: customerId },
+      sessionId,
+      "revoked_by_staff",
+    );
+  }
+
+  /** Lifts every lock of the customer's factors (after the customer was identified by staff). */
+  async staffUnlock(context: RequestContext, customerId: string): Promise<{ unlocked: boolean }> {
+    await this.#assertCustomer(customerId);
+    const unlocked = await inTransaction(this.#options.db, (tx) =>
+      this.#lockout.unlock(tx, actingFor(context, customerId), { type: "customer", id: customerId }),
+    );
+    return { unlocked };
   }
 
   async createStaffUser(context: RequestContext, input: NewStaffUser): Promise<StaffUser> {
+    // Staff always have an authenticator app, so the with-MFA minimum applies.
+    assertPasswordAcceptable(input.password, { mfaEnabled: true, email: input.email });
     return this.#staff.create(context, input);
   }
 
@@ -149,34 +491,78 @@ export class IdentityService {
     return this.#staff.ensureInitialAdmin(input);
   }
 
-  async #startSession(context: RequestContext, subject: Subject): Promise<IssuedTokens> {
-    const { session, refreshToken } = await inTransaction(this.#options.db, async (tx) => {
-      const opened = await this.#sessions.open(tx, context, subject);
-      // The actor is the one who just proved who they are, in the session they now hold.
-      await this.#options.audit.record(tx, sessionContext(context, subject, opened.session), {
-        action: "login.succeeded",
-        subjectId: subject.id,
-        details: { subjectType: subject.type, sessionId: opened.session.id },
+  async #checkPassword(
+    context: RequestContext,
+    target: { key: string; subject: Subject | undefined; hash: string | undefined },
+    password: string,
+  ): Promise<PasswordCheck> {
+    const { db } = this.#options;
+    const until = await inTransaction(db, (tx) => this.#lockout.lockedUntil(tx, target.key, "password"));
+    if (until) return { kind: "locked", until };
+    // Runs even when there is no such e-mail, against a dummy hash, so timing reveals nothing.
+    const valid = await this.#passwords.verify(target.hash, password);
+    return inTransaction(db, async (tx) => {
+      if (valid && target.subject) {
+        await this.#lockout.succeed(tx, target.key, "password");
+        return { kind: "ok", subject: target.subject };
+      }
+      const outcome = await this.#lockout.fail(tx, context, {
+        key: target.key,
+        factor: "password",
+        subject: target.subject,
       });
-      return opened;
+      await this.#security.record(tx, context, {
+        kind: "login_failed",
+        subject: target.subject,
+        details: { reason: "invalid_credentials", attemptsRemaining: outcome.attemptsRemaining },
+      });
+      return { kind: "failed", ...outcome };
     });
-    return this.#sessions.issue(subject, session, refreshToken);
   }
 
-  /** Audits the failure (never with the e-mail that was tried) and answers like every other failure. */
-  async #failLogin(
+  async #afterCheck(
     context: RequestContext,
-    subjectType: SubjectType,
-    subjectId: string | undefined,
-  ): Promise<never> {
-    await inTransaction(this.#options.db, (tx) =>
-      this.#options.audit.record(tx, context, {
-        action: "login.failed",
-        ...(subjectId === undefined ? {} : { subjectId }),
-        details: { subjectType, reason: "invalid_credentials" },
-      }),
-    );
-    throw new AppError("unauthorized", "The e-mail address or the password is not correct.");
+    check: PasswordCheck,
+    device: DeviceReport,
+  ): Promise<IssuedTokens> {
+    if (check.kind === "locked") throw lockedError(check.until);
+    if (check.kind === "failed") {
+      if (check.locked) {
+        throw lockedError(
+          new Date(this.#options.clock.now().getTime() + this.#options.auth.lockout.durationS * 1000),
+        );
+      }
+      // The same words for a wrong password and an unknown e-mail; the warning comes before the lock.
+      const warning = check.attemptsRemaining === 1 ? " One attempt is left before sign-in is locked." : "";
+      throw new AppError("unauthorized", `The e-mail address or the password is not correct.${warning}`, {
+        attemptsRemaining: check.attemptsRemaining,
+      });
+    }
+    return this.#login.afterPassword(context, check.subject, device);
+  }
+
+  async #requireIfEnrolled(
+    context: RequestContext,
+    subject: SubjectRef,
+    operation: Parameters<StepUpService["require"]>[1],
+    proof: string | undefined,
+  ) {
+    const enrolled = MfaService.names(await this.#mfa.available(this.#options.db, subject)).length > 0;
+    if (enrolled) await this.stepUp.require(context, operation, proof);
+  }
+
+  /** A change of second factors, recorded as a credential change for the anomaly score. */
+  async #inChange<T>(subject: SubjectRef, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return inTransaction(this.#options.db, async (tx) => {
+      const result = await work(tx);
+      await this.#repository.markCredentialChanged(tx, subject, this.#options.clock.now());
+      return result;
+    });
+  }
+
+  async #assertCustomer(customerId: string): Promise<void> {
+    if (!(await this.#options.customers.exists(customerId)))
+      throw new AppError("not-found", "No such customer.");
   }
 
   /** A refresh re-reads the subject, so a disabled staff user or a changed role takes effect. */
@@ -186,4 +572,15 @@ export class IdentityService {
     if (user?.status !== "active") return undefined;
     return { type: "staff", id: user.id, role: user.role };
   }
+}
+
+function sessionIdOf(context: RequestContext): string {
+  const actor = context.actor;
+  if (actor.type !== "customer" && actor.type !== "staff") throw new AppError("unauthorized");
+  return actor.sessionId;
+}
+
+/** A staff member's context, marked as acting for `customerId` in every event and audit record. */
+function actingFor(context: RequestContext, customerId: string): RequestContext {
+  return { ...context, onBehalfOf: customerId };
 }

@@ -2,8 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Algorithm, hash, verify } from "@node-rs/argon2";
 import { AppError } from "../../platform/errors.ts";
 
-export const PASSWORD_LENGTH_MIN = 12;
-export const PASSWORD_LENGTH_MAX = 256;
+import { PASSWORD_LENGTH_MAX } from "./password-policy.ts";
 
 /**
  * `Algorithm` is an ambient const enum, which `isolatedModules` and type stripping cannot inline,
@@ -17,12 +16,10 @@ const ARGON2ID = 2 as Algorithm.Argon2id;
  */
 const ARGON2_OPTIONS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-export function assertPasswordLength(password: string): void {
-  if (password.length < PASSWORD_LENGTH_MIN || password.length > PASSWORD_LENGTH_MAX) {
-    throw new AppError(
-      "validation",
-      `password must be ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters long.`,
-    );
+/** The policy (password-policy.ts) decides what is acceptable; this only bounds the hashing work. */
+function assertHashable(password: string): void {
+  if (password.length === 0 || password.length > PASSWORD_LENGTH_MAX) {
+    throw new AppError("validation", `password must be 1 to ${PASSWORD_LENGTH_MAX} characters long.`);
   }
 }
 
@@ -44,7 +41,7 @@ export class PasswordHasher {
   }
 
   async hash(password: string): Promise<string> {
-    assertPasswordLength(password);
+    assertHashable(password);
     return hash(password, ARGON2_OPTIONS);
   }
 

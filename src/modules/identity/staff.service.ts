@@ -99,6 +99,7 @@ export class StaffService {
       status: "active",
       created_at: clock.now(),
       created_by: actor.type === "staff" || actor.type === "system" ? actor.id : null,
+      credential_changed_at: null,
     };
     await repository.insertStaffUser(tx, row);
     const data: StaffUserCreatedEvent = { staffId: row.id, role: row.role };

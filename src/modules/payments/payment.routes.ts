@@ -3,6 +3,7 @@ import { AppError } from "../../platform/errors.ts";
 import type { Guards } from "../../platform/http/auth.ts";
 import { AmountSchema, IdempotencyHeaders, problemResponses } from "../../platform/http/schemas.ts";
 import type { HttpServer } from "../../platform/http/server.ts";
+import { STEP_UP_PROOF_HEADER } from "../../platform/step-up.ts";
 import type { PaymentService } from "./payment.service.ts";
 
 const TransferSchema = Type.Object({
@@ -23,6 +24,11 @@ const CashMovementSchema = Type.Object({
   amount: AmountSchema,
   reference: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String({ format: "date-time" }),
+});
+
+const TransferHeaders = Type.Object({
+  ...IdempotencyHeaders.properties,
+  [STEP_UP_PROOF_HEADER]: Type.Optional(Type.String({ maxLength: 200 })),
 });
 
 const Reference = Type.Optional(Type.String({ minLength: 1, maxLength: 140 }));
@@ -49,10 +55,7 @@ export function registerPaymentRoutes(
         tags: ["transfers"],
         security: [{ customerToken: [] }],
         summary: "Move money from one of the caller's accounts to any account of the bank, by IBAN",
-        description:
-          "Idempotent: the same Idempotency-Key and body return the first result; a different body is 422; " +
-          "the same key while the first request runs is 409.",
-        headers: IdempotencyHeaders,
+        headers: TransferHeaders,
         body: Type.Object(
           {
             fromAccountId: Type.String({ pattern: "^acc_[0-9a-f]{32}$" }),
@@ -63,6 +66,10 @@ export function registerPaymentRoutes(
           { additionalProperties: false },
         ),
         response: { 201: TransferSchema, ...problemResponses(400, 401, 404, 409, 422, 503) },
+        description:
+          "Idempotent: the same Idempotency-Key and body return the first result; a different body is 422; " +
+          "the same key while the first request runs is 409. A transfer to a payee not yet approved, or above " +
+          "the step-up amount, answers 401 `step-up-required` until retried with X-Step-Up-Proof.",
       },
     },
     async (request, reply) => {
@@ -71,6 +78,7 @@ export function registerPaymentRoutes(
         customerId(request),
         request.body,
         request.headers["idempotency-key"],
+        request.headers[STEP_UP_PROOF_HEADER],
       );
       return reply.code(201).send(transfer);
     },

@@ -9,6 +9,7 @@ import { outboxStatement } from "../../platform/events/outbox.ts";
 import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platform/idempotency.ts";
 import { requestHash } from "../../platform/idempotency.ts";
 import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
+import type { StepUpGate } from "../../platform/step-up.ts";
 import type { EntryOutcome, LedgerService, PostingRequest, RejectionReason } from "../ledger/index.ts";
 import { normalizeIban } from "../ledger/index.ts";
 import { Batcher } from "./batcher.ts";
@@ -21,6 +22,8 @@ export interface PaymentServiceOptions extends ServiceDependencies {
   inFlight: InFlightKeys;
   transfers: { batchMax: number; queueMax: number; batchConcurrency: number };
   databaseConnections: number;
+  /** Strong customer authentication of risky transfers (provided by the identity module). */
+  stepUp: StepUpGate;
 }
 
 /**
@@ -109,13 +112,32 @@ export class PaymentService {
     customerId: string,
     input: { fromAccountId: string; toIban: string; amount: AmountDto; reference?: string | undefined },
     idempotencyKey: string,
+    stepUpProof?: string | undefined,
   ): Promise<TransferDto> {
     const money = this.#parseMoney(input.amount);
     const toIban = normalizeIban(input.toIban);
     if (!toIban) throw new AppError("invalid-iban", "toIban is not a valid IBAN (check digits or format).");
+    const scope = `${customerId}:transfer`;
+    // A retry of a transfer that already happened replays its result: it was approved then.
+    if (!(await this.#options.idempotency.lookup(this.#options.db, scope, idempotencyKey))) {
+      const destination = await this.#options.ledger.findByIban(toIban);
+      await this.#options.stepUp.authorizeTransfer(
+        context,
+        {
+          customerId,
+          fromAccountId: input.fromAccountId,
+          payee: toIban,
+          amount: input.amount.amount,
+          amountMinor: money.amountMinor,
+          currency: money.currency,
+          ownAccount: destination?.ownerCustomerId === customerId,
+        },
+        stepUpProof,
+      );
+    }
     const movement: Movement = {
       // The fingerprint uses the normalised IBAN: "de89 3704…" and "DE893704…" are one request.
-      ...this.#baseMovement("transfer", context, `${customerId}:transfer`, idempotencyKey, {
+      ...this.#baseMovement("transfer", context, scope, idempotencyKey, {
         ...input,
         toIban,
       }),

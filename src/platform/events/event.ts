@@ -13,6 +13,8 @@ export interface DomainEvent<Data = Record<string, unknown>> {
   deviceId: string | null;
   actorType: string;
   actorId: string | null;
+  /** The customer a staff member acted for; null when the actor acted for themselves. */
+  onBehalfOf: string | null;
   requestId: string;
   data: Data;
 }
@@ -37,6 +39,7 @@ export function eventFactory(options: { ids: IdGenerator; clock: Clock }): Event
       deviceId: context.deviceId ?? null,
       actorType: context.actor.type,
       actorId: actorId(context.actor) ?? null,
+      onBehalfOf: context.onBehalfOf ?? null,
       requestId: context.requestId,
       data,
     }),

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { CHANNELS, type Channel, type RequestContext, type StaffRole } from "../context.ts";
 import { AppError } from "../errors.ts";
+import type { OriginResolver } from "./client-origin.ts";
 
 export type Audience = "customer" | "staff";
 
@@ -56,18 +57,23 @@ export interface Guards {
  * validated, so an anonymous caller learns nothing about a route's schema (401, not 400). The caller's identity, channel and device come
  * from the verified token (bound to the session at login), never from the body or a header.
  */
-export function createGuards(authenticate: Authenticator): Guards {
+export function createGuards(authenticate: Authenticator, resolveOrigin: OriginResolver): Guards {
   const verify = async (request: FastifyRequest, audience: Audience) => {
     const token = bearerToken(request);
     if (!token) throw new AppError("unauthorized", "A bearer access token is required.");
     const caller = await authenticate(token, audience);
     if (!caller) throw new AppError("unauthorized", "The access token is not valid for this API.");
-    request.caller = { ...caller.context, requestId: request.id };
+    request.caller = { ...caller.context, requestId: request.id, origin: resolveOrigin(request) };
     return caller;
   };
   return {
     anonymous: async (request) => {
-      request.caller = { ...claimedOrigin(request), requestId: request.id, actor: { type: "anonymous" } };
+      request.caller = {
+        ...claimedOrigin(request),
+        requestId: request.id,
+        actor: { type: "anonymous" },
+        origin: resolveOrigin(request),
+      };
     },
     customer: async (request) => {
       await verify(request, "customer");

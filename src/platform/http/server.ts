@@ -5,6 +5,7 @@ import scalar from "@scalar/fastify-api-reference";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.ts";
+import { type EdgeHeadersConfig, fastifyTrustProxy } from "./client-origin.ts";
 import { errorHandler, problemBody, sendProblem } from "./problem.ts";
 import { validatorCompiler } from "./validation.ts";
 
@@ -23,7 +24,8 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
   bodyLimitBytes: number;
-  trustProxy: boolean;
+  /** Load balancers whose X-Forwarded-For and geo headers are believed. */
+  edge: EdgeHeadersConfig;
   version: string;
 }
 
@@ -40,7 +42,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     // Per-request access logs would double the log volume; latency is in /metrics instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
-    trustProxy: options.trustProxy,
+    trustProxy: fastifyTrustProxy(options.edge),
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
