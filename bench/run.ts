@@ -4,6 +4,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   ledger: async () => (await import("./ledger.bench.ts")).runLedgerBenchmark(),
+  auth: async () => (await import("./auth.bench.ts")).runAuthBenchmark(),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));

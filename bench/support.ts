@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pg from "pg";
+import { TOTP_PERIOD_S, totpCode, totpStep } from "../src/modules/identity/totp.ts";
 
 export const BENCH_POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -58,4 +59,50 @@ export function table(rows: Array<Record<string, string | number>>): void {
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
   process.stdout.write(`${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`);
   for (const row of rows) process.stdout.write(`${line(columns.map((column) => String(row[column])))}\n`);
+}
+
+/** POST as JSON; the parsed body, or undefined for 204. Throws on any other failure. */
+export async function postJson(
+  base: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(base + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const staffSecrets = new Map<string, { secret: string; lastStep: number }>();
+
+/**
+ * Staff sign-in over HTTP as a person would: password, then the authenticator app's code
+ * (enrolled on the first sign-in). Each code works once, so the steps around now are walked.
+ */
+export async function staffLoginOverHttp(
+  base: string,
+  credentials: { email: string; password: string },
+): Promise<string> {
+  const headers = { "x-channel": "branch" };
+  const first = await postJson(base, "/v1/staff/auth/login", credentials, headers);
+  const totp = first.body.totp as { secret: string } | undefined;
+  if (totp) staffSecrets.set(credentials.email, { secret: totp.secret, lastStep: 0 });
+  const known = staffSecrets.get(credentials.email);
+  if (first.status !== 401 || !known) throw new Error(`staff login: ${JSON.stringify(first.body)}`);
+  const current = totpStep(new Date());
+  const step = Math.max(known.lastStep + 1, current - 1);
+  known.lastStep = step;
+  const code = await totpCode(known.secret, new Date(step * TOTP_PERIOD_S * 1000));
+  const answer = await postJson(
+    base,
+    "/v1/staff/auth/login/mfa",
+    { challengeId: first.body.challengeId, totp: code },
+    headers,
+  );
+  if (answer.status !== 200) throw new Error(`staff login: ${JSON.stringify(answer.body)}`);
+  return answer.body.accessToken as string;
 }
