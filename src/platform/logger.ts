@@ -8,6 +8,7 @@ export const REDACTED_PATHS = [
   "req.headers.authorization",
   "req.headers.cookie",
   'req.headers["idempotency-key"]',
+  'req.headers["x-step-up-proof"]',
   "password",
   "*.password",
   "passwordHash",

@@ -1,10 +1,13 @@
 import { join } from "node:path";
 import type { MigrationSource } from "../../platform/db/migrations.ts";
+import { SECURITY_EVENT_KINDS } from "./security-events.ts";
 
 export { registerIdentityRoutes } from "./identity.routes.ts";
 export type { Credentials, NewCustomerRegistration } from "./identity.service.ts";
 export { IdentityService, STAFF_CHANNELS } from "./identity.service.ts";
 export type { SubjectType } from "./identity.tables.ts";
+export type { SecurityEventData, SecurityEventKind } from "./security-events.ts";
+export { SECURITY_EVENT_KINDS } from "./security-events.ts";
 export type {
   IssuedTokens,
   RefreshTokenReusedEvent,
@@ -26,4 +29,5 @@ export const IDENTITY_EVENTS = [
   "session.revoked",
   "session.refresh_token_reused",
   "staff.user_created",
+  ...SECURITY_EVENT_KINDS.map((kind) => `security.${kind}` as const),
 ] as const;
