@@ -43,7 +43,7 @@ export interface NewCustomerRegistration extends Credentials {
 export const STAFF_CHANNELS: readonly Channel[] = ["branch", "contact_centre"];
 
 type PasswordCheck =
-  | { kind: "ok"; subject: Subject }
+  | { kind: "ok"; subject: Subject; priorFailures: number }
   | { kind: "failed"; attemptsRemaining: number; locked: boolean }
   | { kind: "locked"; until: Date };
 
@@ -503,8 +503,10 @@ export class IdentityService {
     const valid = await this.#passwords.verify(target.hash, password);
     return inTransaction(db, async (tx) => {
       if (valid && target.subject) {
+        // Read before the success clears them: many failures before a success is a signal.
+        const priorFailures = await this.#lockout.recentFailures(tx, target.subject);
         await this.#lockout.succeed(tx, target.key, "password");
-        return { kind: "ok", subject: target.subject };
+        return { kind: "ok", subject: target.subject, priorFailures };
       }
       const outcome = await this.#lockout.fail(tx, context, {
         key: target.key,
@@ -538,7 +540,7 @@ export class IdentityService {
         attemptsRemaining: check.attemptsRemaining,
       });
     }
-    return this.#login.afterPassword(context, check.subject, device);
+    return this.#login.afterPassword(context, check.subject, device, check.priorFailures);
   }
 
   async #requireIfEnrolled(

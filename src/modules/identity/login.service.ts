@@ -66,10 +66,11 @@ export class LoginService {
     context: RequestContext,
     subject: Subject,
     device: DeviceReport,
+    priorFailures = 0,
   ): Promise<IssuedTokens> {
     const { db } = this.#options;
     const decision = await inTransaction(db, async (tx) => {
-      const assessment = await this.#assess(tx, context, subject);
+      const assessment = await this.#assess(tx, context, subject, undefined, priorFailures);
       if (assessment.action === "deny") {
         await this.#recordDenied(tx, context, subject, assessment);
         return { kind: "denied" as const };
@@ -204,7 +205,13 @@ export class LoginService {
     return assessment.action === "deny" ? ("deny" as const) : ("allow" as const);
   }
 
-  async #assess(tx: Tx, context: RequestContext, subject: SubjectRef, currentSessionId?: string) {
+  async #assess(
+    tx: Tx,
+    context: RequestContext,
+    subject: SubjectRef,
+    currentSessionId?: string,
+    priorFailures = 0,
+  ) {
     const { repository, clock, lockout, auth } = this.#options;
     const now = clock.now();
     const history = await repository.recentSessions(tx, subject, HISTORY_SESSIONS);
@@ -233,7 +240,7 @@ export class LoginService {
         concurrentSessions: live.map((row) => ({
           location: { latitude: row.latitude!, longitude: row.longitude! },
         })),
-        recentFailures: await lockout.recentFailures(tx, subject),
+        recentFailures: Math.max(priorFailures, await lockout.recentFailures(tx, subject)),
         credentialChangedAt: await repository.credentialChangedAt(tx, subject),
       },
       {
