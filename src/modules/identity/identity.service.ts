@@ -296,7 +296,10 @@ export class IdentityService {
   async startTotp(context: RequestContext, proof: string | undefined) {
     const subject = callerSubject(context);
     await this.#requireIfEnrolled(context, subject, { type: "mfa_change", action: "totp_enrol" }, proof);
-    return inTransaction(this.#options.db, (tx) => this.#mfa.startTotp(tx, subject, subject.id));
+    // The label the authenticator app shows next to the code.
+    const label =
+      subject.type === "customer" ? (await this.#options.customers.get(subject.id))?.email : undefined;
+    return inTransaction(this.#options.db, (tx) => this.#mfa.startTotp(tx, subject, label ?? subject.id));
   }
 
   async confirmTotp(context: RequestContext, code: string): Promise<{ recoveryCodes: string[] }> {

@@ -302,7 +302,10 @@ export class LoginService {
           details: { at: "login", ...assessmentDetails(assessment) },
         });
       }
-      return enrolment ? mfa.startTotp(tx, subject, subject.id) : undefined;
+      if (!enrolment) return undefined;
+      // The label the authenticator app shows: the staff member's e-mail address.
+      const user = await this.#options.repository.staffUserById(tx, subject.id);
+      return mfa.startTotp(tx, subject, user?.email ?? subject.id);
     });
     const extensions = { challengeId: row.id, expiresAt: row.expires_at.toISOString() };
     if (totp) {
