@@ -253,6 +253,14 @@ export class IdentityRepository {
       .execute();
   }
 
+  async revokeRefreshToken(tx: Tx, id: string): Promise<void> {
+    await identityTx(tx)
+      .updateTable("identity_refresh_tokens")
+      .set({ status: "revoked" })
+      .where("id", "=", id)
+      .execute();
+  }
+
   async refreshTokenById(tx: Tx, id: string): Promise<RefreshTokenRow | undefined> {
     return identityTx(tx)
       .selectFrom("identity_refresh_tokens")

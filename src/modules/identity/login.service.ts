@@ -380,7 +380,8 @@ export class LoginService {
         trusted_at: strong ? now : null,
       });
     }
-    if (!known) {
+    // Without an X-Device-Id there is no device to remember; the anomaly score still counts it new.
+    if (!known && context.deviceId) {
       await security.record(tx, eventContext, {
         kind: "new_device",
         subject,

@@ -64,6 +64,7 @@ export interface SessionServiceOptions extends ServiceDependencies {
 type RotationOutcome =
   | { kind: "rotated"; subject: Subject; session: SessionRow; refreshToken: string }
   | { kind: "reused"; sessionId: string }
+  | { kind: "denied"; sessionId: string }
   | { kind: "invalid" };
 
 /** How a session is opened: the strength of the login and what the client reported. */
@@ -193,12 +194,20 @@ export class SessionService {
     const outcome = await inTransaction(this.#options.db, (tx) =>
       this.#rotate(tx, context, tokenHash, subjectType),
     );
-    if (outcome.kind === "reused") {
+    if (outcome.kind === "reused" || outcome.kind === "denied") {
       await this.#denyList(outcome.sessionId);
-      this.#options.logger.warn({ sessionId: outcome.sessionId }, "refresh token reused; session revoked");
+      const why = outcome.kind === "reused" ? "refresh token reused" : "refresh refused as an anomaly";
+      this.#options.logger.warn({ sessionId: outcome.sessionId }, `${why}; session revoked`);
     }
     if (outcome.kind !== "rotated") throw new AppError("unauthorized", "The refresh token is not valid.");
-    return this.issue(outcome.subject, outcome.session, outcome.refreshToken);
+    // A refresh is activity: the access tokens' idle clock restarts too, on every node.
+    const { session } = outcome;
+    await this.#writeState(session.id, {
+      lastSeenMs: session.last_seen_at.getTime(),
+      idleTimeoutS: session.idle_timeout_s,
+      expiresAtMs: session.expires_at.getTime(),
+    });
+    return this.issue(outcome.subject, session, outcome.refreshToken);
   }
 
   /** Revokes a session and all its refresh tokens; its access tokens stop working at once. */
@@ -344,7 +353,13 @@ export class SessionService {
     if (!subject) return { kind: "invalid" };
     if ((await this.#options.assessRefresh(tx, context, subject, session)) === "deny") {
       await this.#revokeFamily(tx, context, session.id, "anomaly");
-      return { kind: "reused", sessionId: session.id };
+      await this.#options.security.record(tx, context, {
+        kind: "session_revoked",
+        subject,
+        sessionId: session.id,
+        details: { reason: "anomaly" },
+      });
+      return { kind: "denied", sessionId: session.id };
     }
     const { id: newTokenId, token: refreshToken } = await this.#insertRefreshToken(tx, session, now);
     await this.#retire(tx, token.id, now, newTokenId);
@@ -379,7 +394,9 @@ export class SessionService {
     const { repository } = this.#options;
     const token = await repository.refreshTokenById(tx, tokenId);
     if (token?.status === "rotated" && token.replaced_by) {
-      await repository.markRefreshTokenRotated(tx, token.replaced_by, now, newTokenId);
+      // The successor the client never received is revoked, not merely spent: presented later it
+      // is a reuse, so one lost response buys exactly one retry.
+      await repository.revokeRefreshToken(tx, token.replaced_by);
     }
     if (token?.status === "active") await repository.markRefreshTokenRotated(tx, tokenId, now, newTokenId);
   }
@@ -499,5 +516,7 @@ export function sessionContext(
     channel: session.channel as Channel,
     deviceId: session.device_id ?? undefined,
     actor,
+    origin: context.origin,
+    onBehalfOf: context.onBehalfOf,
   };
 }
