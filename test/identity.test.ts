@@ -95,6 +95,16 @@ describe("customer registration and login", () => {
     expect(JSON.stringify(failures)).not.toContain("@example.com");
   });
 
+  it("accepts the same Unicode password however the device composes it (NFKC before hashing)", async () => {
+    const email = uniqueEmail();
+    const composed = "crème brûlée au café 2026".normalize("NFC");
+    const decomposed = composed.normalize("NFD");
+    expect(decomposed).not.toBe(composed);
+    await register(app, email, composed);
+    const tokens = await login(app, email, decomposed);
+    expect(tokens.accessToken).toBeTruthy();
+  });
+
   it("rejects a second registration of the same e-mail, whatever its letter case, with 409", async () => {
     const email = uniqueEmail();
     await register(app, email);

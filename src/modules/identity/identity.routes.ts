@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
 import type { Cache } from "../../platform/cache/cache.ts";
 import type { RequestContext } from "../../platform/context.ts";
+import { AppError } from "../../platform/errors.ts";
 import type { Guards } from "../../platform/http/auth.ts";
 import { problemResponses } from "../../platform/http/schemas.ts";
 import type { HttpServer } from "../../platform/http/server.ts";
@@ -45,7 +46,31 @@ export interface Limits {
   perAccount: (
     groupId: string,
     key: (request: FastifyRequest) => string,
-  ) => ReturnType<HttpServer["rateLimit"]>;
+  ) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+}
+
+/**
+ * A second, per-account limit next to the per-IP one. @fastify/rate-limit lets only the first of
+ * its hooks count a request (it marks the request), so this one is checked explicitly with
+ * `createRateLimit`, against the same shared store.
+ */
+function accountLimit(
+  app: HttpServer,
+  max: number,
+  groupId: string,
+  key: (request: FastifyRequest) => string,
+) {
+  const check = app.createRateLimit({
+    max,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `account:${groupId}:${key(request)}`,
+  });
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const result = await check(request);
+    if (result.isAllowed || !result.isExceeded) return;
+    reply.header("retry-after", String(result.ttlInSeconds));
+    throw new AppError("rate-limited", "Too many attempts for this account; retry later.");
+  };
 }
 
 /** Staff sign in from a branch unless they say otherwise; the customer default (web) does not apply. */
@@ -77,12 +102,7 @@ export async function registerIdentityRoutes(app: HttpServer, deps: IdentityRout
   await app.register(rateLimit, { global: false, store: cacheRateLimitStore(deps.cache) });
   const limits: Limits = {
     perIp: (groupId) => ({ rateLimit: { max: deps.rateLimitPerMinute, timeWindow: 60_000, groupId } }),
-    perAccount: (groupId, key) =>
-      app.rateLimit({
-        max: deps.rateLimitPerAccountPerMinute,
-        timeWindow: 60_000,
-        keyGenerator: (request) => `${groupId}:${key(request)}`,
-      }),
+    perAccount: (groupId, key) => accountLimit(app, deps.rateLimitPerAccountPerMinute, groupId, key),
   };
   registerCustomerAuthRoutes(app, deps, limits);
   registerStaffAuthRoutes(app, deps, limits);

@@ -1,12 +1,18 @@
 import { dictionary } from "@zxcvbn-ts/language-common";
 import { AppError } from "../../platform/errors.ts";
 
-/** NIST SP 800-63B rev. 4, sec. 3.1.1.2: lengths, no composition rules, a blocklist. */
+/**
+ * NIST SP 800-63B rev. 4, sec. 3.1.1.2: a length floor that depends on whether the password stands
+ * alone, no composition rules, every printable character and space allowed, and a blocklist of
+ * common, breached and context-specific passwords.
+ */
 export const PASSWORD_LENGTH_MAX = 256;
 export const PASSWORD_MIN_SINGLE_FACTOR = 15;
 export const PASSWORD_MIN_WITH_MFA = 8;
-/** Context words shorter than this are too common inside unrelated passwords to refuse them. */
-const CONTEXT_WORD_MIN = 4;
+/** Shorter names ("Ada", "Li") occur inside too many unrelated passwords to refuse them. */
+const CONTEXT_WORD_MIN_CHARS = 4;
+/** Orders a "simple sequence" walks through, forwards or backwards; cyclic so "7890123" counts too. */
+const SEQUENCE_ORDERS = ["0123456789", "abcdefghijklmnopqrstuvwxyz"];
 
 export interface PasswordContext {
   mfaEnabled: boolean;
@@ -15,58 +21,76 @@ export interface PasswordContext {
   familyName?: string | undefined;
 }
 
-let common: Set<string> | undefined;
+/** One form for every comparison: NIST recommends NFKC, and all the checks ignore case. */
+function canonical(text: string): string {
+  return text.normalize("NFKC").toLowerCase();
+}
 
-/** zxcvbn-ts's list of the most common passwords from breach corpora, loaded once. */
+let commonPasswords: Set<string> | undefined;
+
+/** zxcvbn-ts's "passwords-common" list (~49k entries from breach corpora), indexed on first use. */
 export function isCommonPassword(password: string): boolean {
-  common ??= new Set(dictionary["passwords-common"].map((entry) => entry.toLowerCase()));
-  return common.has(password.toLowerCase());
+  commonPasswords ??= new Set(dictionary["passwords-common"].map(canonical));
+  return commonPasswords.has(canonical(password));
 }
 
-/** Length in Unicode code points after NFKC normalisation, as NIST counts it. */
-function codePoints(password: string): number {
-  return [...password.normalize("NFKC")].length;
+function isOneCharacterRepeated(codePoints: string[]): boolean {
+  return new Set(codePoints).size === 1;
 }
 
-function isTrivial(password: string): boolean {
-  const chars = [...password.toLowerCase()];
-  if (new Set(chars).size === 1) return true;
-  const codes = chars.map((char) => char.codePointAt(0) ?? 0);
-  const ascending = codes.every((code, i) => i === 0 || code - codes[i - 1]! === 1);
-  const descending = codes.every((code, i) => i === 0 || codes[i - 1]! - code === 1);
-  return ascending || descending;
+function isSimpleSequence(text: string): boolean {
+  const reversed = [...text].reverse().join("");
+  return SEQUENCE_ORDERS.some((order) => {
+    // Enough turns of the cycle to hold any window of the text's length at any starting point.
+    const cycle = order.repeat(Math.ceil(text.length / order.length) + 1);
+    return cycle.includes(text) || cycle.includes(reversed);
+  });
+}
+
+function emailLocalPart(email: string | undefined): string | undefined {
+  if (email === undefined) return undefined;
+  const at = email.lastIndexOf("@");
+  return at === -1 ? email : email.slice(0, at);
 }
 
 function contextWords(context: PasswordContext): string[] {
-  const local = context.email?.split("@")[0];
-  return [local, context.givenName, context.familyName]
-    .filter((word): word is string => word !== undefined && word.length >= CONTEXT_WORD_MIN)
-    .map((word) => word.toLowerCase());
+  return [emailLocalPart(context.email), context.givenName, context.familyName]
+    .filter((word) => word !== undefined)
+    .map(canonical)
+    .filter((word) => [...word].length >= CONTEXT_WORD_MIN_CHARS);
 }
 
-/** undefined when acceptable, else why not (never echoing the password). */
-export function passwordProblem(password: string, context: PasswordContext): string | undefined {
-  const minimum = context.mfaEnabled ? PASSWORD_MIN_WITH_MFA : PASSWORD_MIN_SINGLE_FACTOR;
-  const length = codePoints(password);
-  if (length < minimum) {
+function lengthProblem(lengthChars: number, context: PasswordContext): string | undefined {
+  const minimumChars = context.mfaEnabled ? PASSWORD_MIN_WITH_MFA : PASSWORD_MIN_SINGLE_FACTOR;
+  if (lengthChars < minimumChars) {
     return context.mfaEnabled
-      ? `The password must have at least ${minimum} characters.`
-      : `Without a second factor the password must have at least ${minimum} characters.`;
+      ? `The password must have at least ${minimumChars} characters.`
+      : `Without a second factor the password must have at least ${minimumChars} characters.`;
   }
-  if (length > PASSWORD_LENGTH_MAX)
+  if (lengthChars > PASSWORD_LENGTH_MAX) {
     return `The password must have at most ${PASSWORD_LENGTH_MAX} characters.`;
-  if (isCommonPassword(password) || isCommonPassword(password.replace(/\s+/g, ""))) {
-    return "This password is among the most commonly used or breached ones.";
   }
-  if (isTrivial(password)) return "The password must not be a repeated character or a simple sequence.";
-  const lower = password.toLowerCase();
-  if (contextWords(context).some((word) => lower.includes(word))) {
-    return "The password must not contain your name or your e-mail address.";
+  return undefined;
+}
+
+/** undefined when acceptable, else a short human-readable reason (never echoing the password). */
+export function passwordProblem(password: string, context: PasswordContext): string | undefined {
+  // Counted before lower-casing, which can change the count (U+0130 becomes two code points).
+  const lengthChars = [...password.normalize("NFKC")].length;
+  const tooShortOrLong = lengthProblem(lengthChars, context);
+  if (tooShortOrLong !== undefined) return tooShortOrLong;
+  const text = canonical(password);
+  if (isCommonPassword(text)) return "This password is among the most commonly used or breached ones.";
+  if (isOneCharacterRepeated([...text]) || isSimpleSequence(text)) {
+    return "The password must not be one repeated character or a simple sequence.";
+  }
+  if (contextWords(context).some((word) => text.includes(word))) {
+    return "The password must not contain your name or the first part of your e-mail address.";
   }
   return undefined;
 }
 
 export function assertPasswordAcceptable(password: string, context: PasswordContext): void {
   const problem = passwordProblem(password, context);
-  if (problem) throw new AppError("password-rejected", problem);
+  if (problem !== undefined) throw new AppError("password-rejected", problem);
 }

@@ -18,9 +18,18 @@ const ARGON2_OPTIONS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost: 2, p
 
 /** The policy (password-policy.ts) decides what is acceptable; this only bounds the hashing work. */
 function assertHashable(password: string): void {
-  if (password.length === 0 || password.length > PASSWORD_LENGTH_MAX) {
+  const length = [...password].length;
+  if (length === 0 || length > PASSWORD_LENGTH_MAX) {
     throw new AppError("validation", `password must be 1 to ${PASSWORD_LENGTH_MAX} characters long.`);
   }
+}
+
+/**
+ * NIST 800-63B: Unicode passwords are normalised (NFKC) before hashing, so the same password typed
+ * on devices that compose characters differently still matches.
+ */
+function normalized(password: string): string {
+  return password.normalize("NFKC");
 }
 
 /** A strong random password for accounts created without one (the initial admin). */
@@ -42,7 +51,7 @@ export class PasswordHasher {
 
   async hash(password: string): Promise<string> {
     assertHashable(password);
-    return hash(password, ARGON2_OPTIONS);
+    return hash(normalized(password), ARGON2_OPTIONS);
   }
 
   /** Verifies against `passwordHash`, or against the dummy hash (always false) when absent. */
@@ -50,7 +59,7 @@ export class PasswordHasher {
     const target = passwordHash ?? this.#dummyHash;
     if (target === undefined) throw new Error("PasswordHasher.init() was not called");
     // A malformed stored hash throws: that is a broken invariant, not a wrong password.
-    const matches = await verify(target, password);
+    const matches = await verify(target, normalized(password));
     return matches && passwordHash !== undefined;
   }
 }

@@ -120,6 +120,8 @@ export class PaymentService {
     const scope = `${customerId}:transfer`;
     // A retry of a transfer that already happened replays its result: it was approved then.
     if (!(await this.#options.idempotency.lookup(this.#options.db, scope, idempotencyKey))) {
+      // Ownership first: nobody is asked to approve a payment from an account that is not theirs.
+      await this.#options.ledger.getAccount(customerId, input.fromAccountId);
       const destination = await this.#options.ledger.findByIban(toIban);
       await this.#options.stepUp.authorizeTransfer(
         context,
