@@ -1,4 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  ANOMALY_REASONS,
+  type AnomalyPolicy,
+  assessSignIn,
+  DEFAULT_ANOMALY_POLICY,
+  distanceKm,
+  type SignInSignals,
+} from "../../src/modules/identity/anomaly.ts";
 import { totpCode } from "../../src/modules/identity/totp.ts";
 import { ManualClock } from "../../src/platform/clock.ts";
 import type { DomainEvent } from "../../src/platform/events/event.ts";
@@ -326,5 +335,400 @@ describe("anomalies at refresh", () => {
     // The tablet, still in Berlin, carries on.
     expect((await me(tablet.accessToken)).statusCode).toBe(200);
     expect((await refresh(tablet.refreshToken, from(BERLIN))).statusCode).toBe(200);
+  });
+});
+
+/* The score itself: a pure function of the signals, so these need neither the app nor the clock. */
+
+const AT = new Date("2031-09-10T12:00:00Z");
+const SECOND_MS = 1_000;
+/** One degree of latitude on the haversine sphere (radius 6371.0088 km). */
+const KM_PER_DEGREE_LATITUDE = (6371.0088 * Math.PI) / 180;
+const BERLIN_POINT = locationOf(BERLIN);
+const NEW_YORK_POINT = locationOf(NEW_YORK);
+/** Berlin to New York on the haversine sphere: about 6,385 km. */
+const BERLIN_NEW_YORK_KM = { min: 6_370, max: 6_400 };
+
+/** `ms` before the sign-in being assessed (negative: after it). */
+function ago(ms: number): Date {
+  return new Date(AT.getTime() - ms);
+}
+
+/** `km` due north of Berlin: along a meridian the distance is exact up to rounding. */
+function northOfBerlin(km: number) {
+  return { latitude: BERLIN.latitude + km / KM_PER_DEGREE_LATITUDE, longitude: BERLIN.longitude };
+}
+
+/** A returning customer signing in from home, on a known device: nothing to see. */
+function quiet(overrides: Partial<SignInSignals> = {}): SignInSignals {
+  return {
+    at: AT,
+    newDevice: false,
+    country: "DE",
+    knownCountries: ["DE"],
+    location: BERLIN_POINT,
+    previous: { at: ago(24 * HOUR_MS), location: BERLIN_POINT },
+    concurrentSessions: [],
+    recentFailures: 0,
+    credentialChangedAt: undefined,
+    ...overrides,
+  };
+}
+
+/** A policy where only `new_device` weighs, and it weighs `score`: to hit an exact score. */
+function scoring(score: number, overrides: Partial<AnomalyPolicy> = {}): AnomalyPolicy {
+  const weights = Object.fromEntries(
+    ANOMALY_REASONS.map((reason) => [reason, 0]),
+  ) as AnomalyPolicy["weights"];
+  return { ...DEFAULT_ANOMALY_POLICY, ...overrides, weights: { ...weights, new_device: score } };
+}
+
+describe("distanceKm", () => {
+  it("measures Berlin to New York on the haversine sphere", () => {
+    const km = distanceKm(BERLIN_POINT, NEW_YORK_POINT);
+    expect(km).toBeGreaterThan(BERLIN_NEW_YORK_KM.min);
+    expect(km).toBeLessThan(BERLIN_NEW_YORK_KM.max);
+  });
+
+  it("is zero for the same point, a degree of latitude along a meridian, and half the globe at most", () => {
+    expect(distanceKm(BERLIN_POINT, BERLIN_POINT)).toBe(0);
+    expect(distanceKm({ latitude: 0, longitude: 0 }, { latitude: 1, longitude: 0 })).toBeCloseTo(
+      KM_PER_DEGREE_LATITUDE,
+      6,
+    );
+    expect(distanceKm({ latitude: 0, longitude: 0 }, { latitude: 0, longitude: 180 })).toBeCloseTo(
+      Math.PI * 6371.0088,
+      6,
+    );
+  });
+
+  it("is symmetric, never negative and never more than half the circumference (property)", () => {
+    const point = fc.record({
+      latitude: fc.double({ min: -90, max: 90, noNaN: true }),
+      longitude: fc.double({ min: -180, max: 180, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(point, point, (a, b) => {
+        const there = distanceKm(a, b);
+        expect(there).toBe(distanceKm(b, a));
+        expect(there).toBeGreaterThanOrEqual(0);
+        expect(there).toBeLessThanOrEqual(Math.PI * 6371.0088 + 1e-6);
+      }),
+    );
+  });
+});
+
+describe("assessSignIn", () => {
+  it("uses the documented default policy", () => {
+    expect(DEFAULT_ANOMALY_POLICY).toMatchObject({
+      impossibleTravelKmh: 900,
+      travelDistanceMinKm: 100,
+      concurrentDistanceKm: 500,
+      failuresThreshold: 3,
+      credentialChangeWindowS: 86_400,
+      stepUpScore: 30,
+      denyScore: 80,
+    });
+    expect(Object.keys(DEFAULT_ANOMALY_POLICY.weights).sort()).toEqual([...ANOMALY_REASONS].sort());
+  });
+
+  it("allows a returning customer at home on a known device with a score of 0", () => {
+    expect(assessSignIn(quiet())).toEqual({
+      score: 0,
+      reasons: [],
+      action: "allow",
+      travelSpeedKmh: undefined,
+    });
+  });
+
+  it("scores a first sign-in without history 0, unless the device is new", () => {
+    const first = quiet({ knownCountries: [], previous: undefined });
+    expect(assessSignIn(first)).toMatchObject({ score: 0, reasons: [], action: "allow" });
+    expect(assessSignIn({ ...first, newDevice: true })).toMatchObject({
+      score: 20,
+      reasons: ["new_device"],
+      action: "allow",
+    });
+  });
+
+  it("flags a new device", () => {
+    expect(assessSignIn(quiet({ newDevice: true }))).toMatchObject({ score: 20, reasons: ["new_device"] });
+  });
+
+  describe("new_country", () => {
+    it("flags a country the subject has never signed in from", () => {
+      const assessment = assessSignIn(quiet({ country: "FR", knownCountries: ["DE", "AT"] }));
+      expect(assessment).toMatchObject({ score: 25, reasons: ["new_country"], action: "allow" });
+    });
+
+    it("does not flag a known country, whatever its case", () => {
+      expect(assessSignIn(quiet({ country: "at", knownCountries: ["DE", "AT"] })).reasons).toEqual([]);
+    });
+
+    it("does not flag without a country for this request or without earlier countries", () => {
+      expect(assessSignIn(quiet({ country: undefined })).reasons).toEqual([]);
+      expect(assessSignIn(quiet({ country: "FR", knownCountries: [] })).reasons).toEqual([]);
+    });
+  });
+
+  describe("impossible_travel", () => {
+    const toNewYork = (elapsedMs: number) =>
+      quiet({
+        country: undefined,
+        location: NEW_YORK_POINT,
+        previous: { at: ago(elapsedMs), location: BERLIN_POINT },
+      });
+
+    it("flags Berlin to New York in one hour and reports the speed", () => {
+      const assessment = assessSignIn(toNewYork(HOUR_MS));
+      expect(assessment).toMatchObject({ score: 60, reasons: ["impossible_travel"], action: "step_up" });
+      expect(assessment.travelSpeedKmh).toBe(Math.round(distanceKm(BERLIN_POINT, NEW_YORK_POINT)));
+    });
+
+    it("lets Berlin to New York in ten hours pass, still reporting the speed", () => {
+      const assessment = assessSignIn(toNewYork(10 * HOUR_MS));
+      expect(assessment).toMatchObject({ score: 0, reasons: [], action: "allow" });
+      expect(assessment.travelSpeedKmh).toBe(Math.round(distanceKm(BERLIN_POINT, NEW_YORK_POINT) / 10));
+    });
+
+    it("treats no time at all between two far-apart places as infinitely fast, with no speed to report", () => {
+      const assessment = assessSignIn(toNewYork(0));
+      expect(assessment.reasons).toEqual(["impossible_travel"]);
+      expect(assessment.travelSpeedKmh).toBeUndefined();
+    });
+
+    it("compares records that arrive out of order by the time between them", () => {
+      const assessment = assessSignIn(toNewYork(-HOUR_MS));
+      expect(assessment.reasons).toEqual(["impossible_travel"]);
+      expect(assessment.travelSpeedKmh).toBe(Math.round(distanceKm(BERLIN_POINT, NEW_YORK_POINT)));
+    });
+
+    it("flags just above the speed limit and not just below it", () => {
+      const km = 500;
+      const hoursAtLimit = km / DEFAULT_ANOMALY_POLICY.impossibleTravelKmh;
+      const arriving = (hours: number) =>
+        assessSignIn(
+          quiet({
+            location: northOfBerlin(km),
+            previous: { at: ago(hours * HOUR_MS), location: BERLIN_POINT },
+          }),
+        );
+      const faster = arriving(hoursAtLimit * 0.99);
+      expect(faster.reasons).toEqual(["impossible_travel"]);
+      expect(faster.travelSpeedKmh).toBe(909);
+      const slower = arriving(hoursAtLimit * 1.01);
+      expect(slower.reasons).toEqual([]);
+      expect(slower.travelSpeedKmh).toBe(891);
+    });
+
+    it("never calls a jump shorter than the minimum distance travel, however quick", () => {
+      const jitter = (km: number, policy?: AnomalyPolicy) =>
+        assessSignIn(
+          quiet({ location: northOfBerlin(km), previous: { at: AT, location: BERLIN_POINT } }),
+          policy,
+        );
+      expect(jitter(95)).toMatchObject({ reasons: [], travelSpeedKmh: undefined });
+      expect(jitter(105).reasons).toEqual(["impossible_travel"]);
+      const looser = { ...DEFAULT_ANOMALY_POLICY, travelDistanceMinKm: 50 };
+      expect(jitter(95, looser).reasons).toEqual(["impossible_travel"]);
+    });
+
+    it("needs both this location and a previous one", () => {
+      expect(assessSignIn({ ...toNewYork(HOUR_MS), location: undefined }).reasons).toEqual([]);
+      expect(assessSignIn({ ...toNewYork(HOUR_MS), previous: undefined }).reasons).toEqual([]);
+    });
+  });
+
+  describe("concurrent_far_apart", () => {
+    const withSessionAt = (km: number) =>
+      quiet({ concurrentSessions: [{ location: BERLIN_POINT }, { location: northOfBerlin(km) }] });
+
+    it("flags another live session farther away than the limit", () => {
+      expect(assessSignIn(withSessionAt(510))).toMatchObject({
+        score: 40,
+        reasons: ["concurrent_far_apart"],
+        action: "step_up",
+      });
+    });
+
+    it("does not flag sessions within the limit, or a request without a location", () => {
+      expect(assessSignIn(withSessionAt(490)).reasons).toEqual([]);
+      expect(assessSignIn({ ...withSessionAt(510), location: undefined }).reasons).toEqual([]);
+    });
+  });
+
+  describe("many_failures", () => {
+    it("flags from the threshold on", () => {
+      expect(assessSignIn(quiet({ recentFailures: 2 })).reasons).toEqual([]);
+      expect(assessSignIn(quiet({ recentFailures: 3 }))).toMatchObject({
+        score: 25,
+        reasons: ["many_failures"],
+      });
+    });
+  });
+
+  describe("recent_credential_change", () => {
+    const changed = (agoMs: number) => assessSignIn(quiet({ credentialChangedAt: ago(agoMs) }));
+
+    it("flags a change within the window before the sign-in, its edge included", () => {
+      expect(changed(0)).toMatchObject({ score: 20, reasons: ["recent_credential_change"] });
+      expect(changed(24 * HOUR_MS).reasons).toEqual(["recent_credential_change"]);
+    });
+
+    it("does not flag an older change, or one after the sign-in", () => {
+      expect(changed(24 * HOUR_MS + SECOND_MS).reasons).toEqual([]);
+      expect(changed(-SECOND_MS).reasons).toEqual([]);
+    });
+  });
+
+  it("lists every reason in the documented order and caps the score at 100", () => {
+    const everything = assessSignIn(
+      quiet({
+        newDevice: true,
+        country: "US",
+        location: NEW_YORK_POINT,
+        previous: { at: ago(HOUR_MS), location: BERLIN_POINT },
+        concurrentSessions: [{ location: BERLIN_POINT }],
+        recentFailures: 5,
+        credentialChangedAt: ago(HOUR_MS),
+      }),
+    );
+    expect(everything).toMatchObject({ score: 100, reasons: [...ANOMALY_REASONS], action: "deny" });
+  });
+
+  it("sums the weights of the reasons present", () => {
+    const assessment = assessSignIn(quiet({ newDevice: true, country: "FR", recentFailures: 3 }));
+    expect(assessment).toMatchObject({ score: 70, reasons: ["new_device", "new_country", "many_failures"] });
+  });
+
+  it.each([
+    [29, "allow"],
+    [30, "step_up"],
+    [79, "step_up"],
+    [80, "deny"],
+  ])("turns a score of %i into %s", (score, action) => {
+    expect(assessSignIn(quiet({ newDevice: true }), scoring(score))).toMatchObject({ score, action });
+  });
+
+  it("never reads the system clock", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const signals = quiet({ credentialChangedAt: ago(HOUR_MS), previous: undefined });
+      vi.setSystemTime(new Date("2001-01-01T00:00:00Z"));
+      const longAgo = assessSignIn(signals);
+      vi.setSystemTime(new Date("2099-01-01T00:00:00Z"));
+      expect(assessSignIn(signals)).toEqual(longAgo);
+      expect(longAgo.reasons).toEqual(["recent_credential_change"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  describe("properties", () => {
+    const point = fc.record({
+      latitude: fc.double({ min: -90, max: 90, noNaN: true }),
+      longitude: fc.double({ min: -180, max: 180, noNaN: true }),
+    });
+    const country = fc.constantFrom("DE", "FR", "US", "GB");
+    const instant = fc.date({
+      min: new Date("2031-01-01T00:00:00Z"),
+      max: new Date("2031-12-31T00:00:00Z"),
+      noInvalidDate: true,
+    });
+    const signals: fc.Arbitrary<SignInSignals> = fc.record({
+      at: instant,
+      newDevice: fc.boolean(),
+      country: fc.option(country, { nil: undefined }),
+      knownCountries: fc.array(country, { maxLength: 3 }),
+      location: fc.option(point, { nil: undefined }),
+      previous: fc.option(fc.record({ at: instant, location: point }), { nil: undefined }),
+      concurrentSessions: fc.array(fc.record({ location: point }), { maxLength: 3 }),
+      recentFailures: fc.nat({ max: 10 }),
+      credentialChangedAt: fc.option(instant, { nil: undefined }),
+    });
+    const weight = fc.integer({ min: 0, max: 120 });
+    const policy: fc.Arbitrary<AnomalyPolicy> = fc
+      .record({
+        impossibleTravelKmh: fc.integer({ min: 1, max: 5_000 }),
+        travelDistanceMinKm: fc.integer({ min: 0, max: 1_000 }),
+        concurrentDistanceKm: fc.integer({ min: 0, max: 5_000 }),
+        failuresThreshold: fc.integer({ min: 1, max: 10 }),
+        credentialChangeWindowS: fc.integer({ min: 0, max: 7 * 86_400 }),
+        weights: fc.record({
+          new_device: weight,
+          new_country: weight,
+          impossible_travel: weight,
+          concurrent_far_apart: weight,
+          many_failures: weight,
+          recent_credential_change: weight,
+        }),
+        thresholds: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
+      })
+      .map(({ thresholds: [low, high], ...rest }) => ({
+        ...rest,
+        stepUpScore: Math.min(low, high),
+        denyScore: Math.max(low, high),
+      }));
+    const RANK = { allow: 0, step_up: 1, deny: 2 } as const;
+
+    it("keeps the score within 0..100, even with negative weights", () => {
+      const anyWeight = fc.integer({ min: -200, max: 200 });
+      const anyWeights = fc.record({
+        new_device: anyWeight,
+        new_country: anyWeight,
+        impossible_travel: anyWeight,
+        concurrent_far_apart: anyWeight,
+        many_failures: anyWeight,
+        recent_credential_change: anyWeight,
+      });
+      fc.assert(
+        fc.property(signals, policy, anyWeights, (s, p, weights) => {
+          const { score } = assessSignIn(s, { ...p, weights });
+          expect(score).toBeGreaterThanOrEqual(0);
+          expect(score).toBeLessThanOrEqual(100);
+        }),
+      );
+    });
+
+    it("never lowers the score when a reason is added", () => {
+      fc.assert(
+        fc.property(signals, policy, point, (s, p, far) => {
+          const { score } = assessSignIn(s, p);
+          const worse: SignInSignals[] = [
+            { ...s, newDevice: true },
+            { ...s, recentFailures: s.recentFailures + p.failuresThreshold },
+            { ...s, credentialChangedAt: s.at },
+            { ...s, concurrentSessions: [...s.concurrentSessions, { location: far }] },
+            { ...s, country: "JP" },
+          ];
+          for (const signalsWithMore of worse) {
+            const more = assessSignIn(signalsWithMore, p);
+            expect(more.score).toBeGreaterThanOrEqual(score);
+            expect(more.reasons).toEqual(expect.arrayContaining(assessSignIn(s, p).reasons));
+          }
+        }),
+      );
+    });
+
+    it("scores the sum of the present reasons' weights, capped, in the documented order", () => {
+      fc.assert(
+        fc.property(signals, policy, (s, p) => {
+          const { score, reasons } = assessSignIn(s, p);
+          const sum = reasons.reduce((total, reason) => total + p.weights[reason], 0);
+          expect(score).toBe(Math.min(100, sum));
+          expect(reasons).toEqual(ANOMALY_REASONS.filter((reason) => reasons.includes(reason)));
+        }),
+      );
+    });
+
+    it("never softens the action as the score grows", () => {
+      fc.assert(
+        fc.property(policy, weight, weight, (p, a, b) => {
+          const [low, high] = a <= b ? [a, b] : [b, a];
+          const act = (score: number) => assessSignIn(quiet({ newDevice: true }), scoring(score, p)).action;
+          expect(RANK[act(low)]).toBeLessThanOrEqual(RANK[act(high)]);
+        }),
+      );
+    });
   });
 });

@@ -10,20 +10,29 @@ export const ANOMALY_REASONS = [
 ] as const;
 export type AnomalyReason = (typeof ANOMALY_REASONS)[number];
 
+/** Everything the score looks at, loaded by the caller: the assessment itself does no I/O. */
 export interface SignInSignals {
   at: Date;
   newDevice: boolean;
+  /** Of this request, when the trusted edge told us. */
   country: string | undefined;
+  /** Countries of the subject's earlier sign-ins; empty for a first sign-in, which is then not "new". */
   knownCountries: readonly string[];
   location: GeoPoint | undefined;
+  /** The subject's last sign-in or refresh that had a location. */
   previous: { at: Date; location: GeoPoint } | undefined;
+  /** The subject's other live sessions with a known location. */
   concurrentSessions: readonly { location: GeoPoint }[];
+  /** Failed attempts (any factor) in the recent window. */
   recentFailures: number;
+  /** Last password / MFA / e-mail / phone change. */
   credentialChangedAt: Date | undefined;
 }
 
 export interface AnomalyPolicy {
+  /** Faster than this between two sign-ins is impossible travel (default: faster than an airliner). */
   impossibleTravelKmh: number;
+  /** Below this distance it is GPS/IP jitter, never travel. */
   travelDistanceMinKm: number;
   concurrentDistanceKm: number;
   failuresThreshold: number;
@@ -58,8 +67,11 @@ export interface AnomalyAssessment {
   travelSpeedKmh?: number | undefined;
 }
 
+/** The IUGG mean Earth radius. */
 const EARTH_RADIUS_KM = 6371.0088;
 const SCORE_MAX = 100;
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_S = 1_000;
 
 /** Great-circle distance (haversine). */
 export function distanceKm(a: GeoPoint, b: GeoPoint): number {
@@ -68,51 +80,69 @@ export function distanceKm(a: GeoPoint, b: GeoPoint): number {
   const dLon = rad(b.longitude - a.longitude);
   const h =
     Math.sin(dLat / 2) ** 2 + Math.cos(rad(a.latitude)) * Math.cos(rad(b.latitude)) * Math.sin(dLon / 2) ** 2;
+  // Rounding can push h a hair above 1 for antipodal points, where asin would give NaN.
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
-function travelSpeed(signals: SignInSignals, policy: AnomalyPolicy): number | undefined {
+/**
+ * Speed from the previous located sign-in, when both have a location. Undefined below the minimum
+ * distance too: IP geolocation jitters by tens of km, which over a few seconds would look like a jet.
+ * Elapsed time is taken as a magnitude, so records that arrive out of order still compare.
+ */
+function travelSpeedKmh(signals: SignInSignals, policy: AnomalyPolicy): number | undefined {
   if (!signals.location || !signals.previous) return undefined;
   const km = distanceKm(signals.previous.location, signals.location);
   if (km <= policy.travelDistanceMinKm) return undefined;
-  const hours = (signals.at.getTime() - signals.previous.at.getTime()) / 3_600_000;
-  return hours <= 0 ? Number.POSITIVE_INFINITY : km / hours;
+  const hours = Math.abs(signals.at.getTime() - signals.previous.at.getTime()) / MS_PER_HOUR;
+  return hours === 0 ? Number.POSITIVE_INFINITY : km / hours;
 }
 
-/** Scores a login or refresh: the weights of the reasons present, capped at 100. Pure. */
+/** A first sign-in has no countries to compare with: then nothing is "new". */
+function isNewCountry(signals: SignInSignals): boolean {
+  const country = signals.country?.toUpperCase();
+  if (!country || signals.knownCountries.length === 0) return false;
+  return !signals.knownCountries.some((known) => known.toUpperCase() === country);
+}
+
+function isConcurrentFarApart(signals: SignInSignals, policy: AnomalyPolicy): boolean {
+  const here = signals.location;
+  if (!here) return false;
+  return signals.concurrentSessions.some((s) => distanceKm(s.location, here) > policy.concurrentDistanceKm);
+}
+
+function isRecentCredentialChange(signals: SignInSignals, policy: AnomalyPolicy): boolean {
+  const changedAt = signals.credentialChangedAt;
+  if (!changedAt) return false;
+  const sinceChangeMs = signals.at.getTime() - changedAt.getTime();
+  return sinceChangeMs >= 0 && sinceChangeMs <= policy.credentialChangeWindowS * MS_PER_S;
+}
+
+function actionFor(score: number, policy: AnomalyPolicy): AnomalyAssessment["action"] {
+  if (score >= policy.denyScore) return "deny";
+  return score >= policy.stepUpScore ? "step_up" : "allow";
+}
+
+/** Scores a login or refresh: the weights of the reasons present, within 0..100. Pure: no I/O, no clock. */
 export function assessSignIn(
   signals: SignInSignals,
   policy: AnomalyPolicy = DEFAULT_ANOMALY_POLICY,
 ): AnomalyAssessment {
-  const present = new Set<AnomalyReason>();
-  if (signals.newDevice) present.add("new_device");
-  if (
-    signals.country &&
-    signals.knownCountries.length > 0 &&
-    !signals.knownCountries.includes(signals.country)
-  ) {
-    present.add("new_country");
-  }
-  const speed = travelSpeed(signals, policy);
-  if (speed !== undefined && speed > policy.impossibleTravelKmh) present.add("impossible_travel");
-  const here = signals.location;
-  if (
-    here &&
-    signals.concurrentSessions.some((s) => distanceKm(s.location, here) > policy.concurrentDistanceKm)
-  ) {
-    present.add("concurrent_far_apart");
-  }
-  if (signals.recentFailures >= policy.failuresThreshold) present.add("many_failures");
-  const changedAt = signals.credentialChangedAt;
-  if (changedAt && signals.at.getTime() - changedAt.getTime() <= policy.credentialChangeWindowS * 1000) {
-    present.add("recent_credential_change");
-  }
-  const reasons = ANOMALY_REASONS.filter((reason) => present.has(reason));
-  const score = Math.min(
-    SCORE_MAX,
-    reasons.reduce((sum, reason) => sum + policy.weights[reason], 0),
-  );
-  const action = score >= policy.denyScore ? "deny" : score >= policy.stepUpScore ? "step_up" : "allow";
-  const travelSpeedKmh = speed === undefined || !Number.isFinite(speed) ? undefined : Math.round(speed);
-  return { score, reasons, action, travelSpeedKmh };
+  const speedKmh = travelSpeedKmh(signals, policy);
+  const present: Record<AnomalyReason, boolean> = {
+    new_device: signals.newDevice,
+    new_country: isNewCountry(signals),
+    impossible_travel: speedKmh !== undefined && speedKmh > policy.impossibleTravelKmh,
+    concurrent_far_apart: isConcurrentFarApart(signals, policy),
+    many_failures: signals.recentFailures >= policy.failuresThreshold,
+    recent_credential_change: isRecentCredentialChange(signals, policy),
+  };
+  const reasons = ANOMALY_REASONS.filter((reason) => present[reason]);
+  const total = reasons.reduce((sum, reason) => sum + policy.weights[reason], 0);
+  const score = Math.max(0, Math.min(SCORE_MAX, total));
+  return {
+    score,
+    reasons,
+    action: actionFor(score, policy),
+    travelSpeedKmh: speedKmh !== undefined && Number.isFinite(speedKmh) ? Math.round(speedKmh) : undefined,
+  };
 }

@@ -12,7 +12,14 @@ import { canonicalEmail, normalizeEmail } from "./email.ts";
 import { FactorsRepository } from "./factors.repository.ts";
 import { IdentityRepository, type SubjectRef } from "./identity.repository.ts";
 import type { SessionRow, SubjectType } from "./identity.tables.ts";
-import { FactorLockout, lockedError, subjectKey, unknownEmailKey } from "./lockout.ts";
+import {
+  FactorLockout,
+  type FailureOutcome,
+  factorRejected,
+  lockedError,
+  subjectKey,
+  unknownEmailKey,
+} from "./lockout.ts";
 import { type DeviceReport, emptyChallenge, LoginService } from "./login.service.ts";
 import { type FactorAnswer, MfaService } from "./mfa.service.ts";
 import { PasswordHasher } from "./password.ts";
@@ -44,7 +51,7 @@ export const STAFF_CHANNELS: readonly Channel[] = ["branch", "contact_centre"];
 
 type PasswordCheck =
   | { kind: "ok"; subject: Subject; priorFailures: number }
-  | { kind: "failed"; attemptsRemaining: number; locked: boolean }
+  | ({ kind: "failed" } & FailureOutcome)
   | { kind: "locked"; until: Date };
 
 /**
@@ -309,15 +316,7 @@ export class IdentityService {
       if (result.ok) await this.#repository.markCredentialChanged(tx, subject, this.#options.clock.now());
       return result;
     });
-    if (!outcome.ok) {
-      if (outcome.locked)
-        throw lockedError(
-          new Date(this.#options.clock.now().getTime() + this.#options.auth.lockout.durationS * 1000),
-        );
-      throw new AppError("factor-rejected", "The code is not correct.", {
-        attemptsRemaining: outcome.attemptsRemaining,
-      });
-    }
+    if (!outcome.ok) throw factorRejected(outcome);
     return { recoveryCodes: outcome.recoveryCodes };
   }
 
@@ -532,11 +531,7 @@ export class IdentityService {
   ): Promise<IssuedTokens> {
     if (check.kind === "locked") throw lockedError(check.until);
     if (check.kind === "failed") {
-      if (check.locked) {
-        throw lockedError(
-          new Date(this.#options.clock.now().getTime() + this.#options.auth.lockout.durationS * 1000),
-        );
-      }
+      if (check.locked && check.lockedUntil) throw lockedError(check.lockedUntil);
       // The same words for a wrong password and an unknown e-mail; the warning comes before the lock.
       const warning = check.attemptsRemaining === 1 ? " One attempt is left before sign-in is locked." : "";
       throw new AppError("unauthorized", `The e-mail address or the password is not correct.${warning}`, {

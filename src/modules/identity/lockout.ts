@@ -16,6 +16,8 @@ export interface LockoutPolicy {
 export interface FailureOutcome {
   attemptsRemaining: number;
   locked: boolean;
+  /** When `locked`: the end of the lock. */
+  lockedUntil?: Date | undefined;
 }
 
 /** The lock-out key of a subject. */
@@ -80,7 +82,7 @@ export class FactorLockout {
       if (input.subject) {
         await this.#security.record(tx, context, { kind: "factor_locked", subject: input.subject, details });
       }
-      return { attemptsRemaining, locked: true };
+      return { attemptsRemaining, locked: true, lockedUntil: until };
     }
     if (attemptsRemaining === 1 && input.subject) {
       await this.#security.record(tx, context, { kind: "lockout_warning", subject: input.subject, details });
@@ -102,6 +104,14 @@ export class FactorLockout {
   async recentFailures(tx: Tx, subject: SubjectRef): Promise<number> {
     return this.#repository.totalFailures(tx, subjectKey(subject));
   }
+}
+
+/** The answer to a failed second factor: how many attempts are left, or the lock that now holds. */
+export function factorRejected(outcome: FailureOutcome): AppError {
+  if (outcome.locked && outcome.lockedUntil) return lockedError(outcome.lockedUntil);
+  return new AppError("factor-rejected", "The code or passkey was not accepted.", {
+    attemptsRemaining: outcome.attemptsRemaining,
+  });
 }
 
 export function lockedError(until: Date): AppError {

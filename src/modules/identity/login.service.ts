@@ -9,7 +9,7 @@ import type { ChallengeRepository } from "./challenge.repository.ts";
 import type { FactorsRepository } from "./factors.repository.ts";
 import type { IdentityRepository, SubjectRef } from "./identity.repository.ts";
 import type { ChallengeRow, SessionRow, SessionStrength } from "./identity.tables.ts";
-import type { FactorLockout } from "./lockout.ts";
+import { type FactorLockout, factorRejected } from "./lockout.ts";
 import { type FactorAnswer, MfaService } from "./mfa.service.ts";
 import type { SecurityEvents } from "./security-events.ts";
 import { type IssuedTokens, type SessionService, sessionContext } from "./session.service.ts";
@@ -118,7 +118,7 @@ export class LoginService {
       const opened = await this.#openStrong(tx, context, pending, strength);
       return { ok: true as const, opened, pending, recoveryCodes: undefined };
     });
-    if (!outcome.ok) throw factorRejected(outcome.attemptsRemaining, outcome.locked);
+    if (!outcome.ok) throw factorRejected(outcome);
     const tokens = await this.#issue(outcome.pending.subject, outcome.opened);
     return outcome.recoveryCodes ? { ...tokens, recoveryCodes: outcome.recoveryCodes } : tokens;
   }
@@ -440,12 +440,6 @@ function assessmentDetails(assessment: AnomalyAssessment) {
     action: assessment.action,
     ...(assessment.travelSpeedKmh === undefined ? {} : { travelSpeedKmh: assessment.travelSpeedKmh }),
   };
-}
-
-export function factorRejected(attemptsRemaining: number, locked: boolean): AppError {
-  if (locked)
-    return new AppError("factor-locked", "Too many failed attempts: the factor is locked for a while.");
-  return new AppError("factor-rejected", "The code or passkey was not accepted.", { attemptsRemaining });
 }
 
 export function emptyChallenge(input: {

@@ -16,7 +16,7 @@ import { AppError } from "../../platform/errors.ts";
 import type { FactorsRepository } from "./factors.repository.ts";
 import type { SubjectRef } from "./identity.repository.ts";
 import type { PasskeyRow } from "./identity.tables.ts";
-import { type FactorLockout, subjectKey } from "./lockout.ts";
+import { type FactorLockout, type FailureOutcome, subjectKey } from "./lockout.ts";
 import { hashRecoveryCode, looksLikeRecoveryCode, newRecoveryCodes } from "./recovery-codes.ts";
 import type { SecurityEvents } from "./security-events.ts";
 import { newTotpSecret, totpUri, verifyTotp } from "./totp.ts";
@@ -32,7 +32,7 @@ export type FactorMethod = "totp" | "recovery_code" | "passkey";
 
 export type AnswerOutcome =
   | { ok: true; method: FactorMethod; subject: SubjectRef }
-  | { ok: false; attemptsRemaining: number; locked: boolean };
+  | ({ ok: false } & FailureOutcome);
 
 export interface AvailableFactors {
   totp: boolean;

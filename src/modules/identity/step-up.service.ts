@@ -9,6 +9,7 @@ import type { StepUpGate, StepUpOperation, TransferForStepUp } from "../../platf
 import type { ChallengeRepository } from "./challenge.repository.ts";
 import type { SubjectRef } from "./identity.repository.ts";
 import type { ChallengeRow } from "./identity.tables.ts";
+import { factorRejected } from "./lockout.ts";
 import { type FactorAnswer, MfaService } from "./mfa.service.ts";
 import type { SecurityEvents } from "./security-events.ts";
 
@@ -110,11 +111,7 @@ export class StepUpService implements StepUpGate {
         expiresAt: challenge.expires_at,
       };
     });
-    if (!outcome.ok) {
-      throw new AppError("factor-rejected", "The code or passkey was not accepted.", {
-        attemptsRemaining: outcome.attemptsRemaining,
-      });
-    }
+    if (!outcome.ok) throw factorRejected(outcome);
     return { proof: outcome.proof, expiresAt: outcome.expiresAt };
   }
 

@@ -1,8 +1,10 @@
+import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
 import proxyaddr from "proxy-addr";
-import type { ClientOrigin } from "../context.ts";
+import type { ClientOrigin, GeoPoint } from "../context.ts";
 
 export interface EdgeHeadersConfig {
-  /** IPs or CIDRs of the load balancers; empty = trust no one. */
+  /** IPs or CIDRs of the load balancers; empty = trust no one (use the socket address, ignore geo headers). */
   trustedProxies: string[];
   countryHeader: string;
   latitudeHeader: string;
@@ -15,33 +17,58 @@ export const DEFAULT_EDGE_HEADERS: Omit<EdgeHeadersConfig, "trustedProxies"> = {
   longitudeHeader: "x-client-geo-longitude",
 };
 
+const LATITUDE_LIMIT_DEG = 90;
+const LONGITUDE_LIMIT_DEG = 180;
+const COUNTRY = /^[A-Za-z]{2}$/;
+/** Plain decimal degrees only: Number() would also take "0x1f", "1e2" or "" (as 0). */
+const DECIMAL = /^[+-]?\d{1,3}(\.\d+)?$/;
+
+/**
+ * The entries that are not an IP address or a CIDR, as config problems ([] when all are fine).
+ * proxy-addr's named ranges ("loopback", "uniquelocal", ...) are refused too: trusting every private
+ * address would let any internal host vouch for a client's location.
+ */
 export function validateTrustedProxies(list: string[]): string[] {
-  const problems: string[] = [];
-  for (const entry of list) {
-    try {
-      proxyaddr.compile(entry);
-    } catch {
-      problems.push(`OMNICORE_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR`);
-    }
-  }
-  return problems;
+  return list
+    .filter((entry) => !isIpOrCidr(entry))
+    .map((entry) => `OMNICORE_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR`);
 }
 
-type OriginRequest = {
-  socket: { remoteAddress?: string | undefined };
-  headers: Record<string, string | string[] | undefined>;
-};
+function isIpOrCidr(entry: string): boolean {
+  const address = entry.split("/", 1)[0] ?? "";
+  if (isIP(address) === 0) return false;
+  try {
+    proxyaddr.compile(entry); // checks the prefix length (or netmask) against the address family
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+type OriginRequest = { socket: { remoteAddress?: string | undefined }; headers: Headers };
 export type OriginResolver = (request: OriginRequest) => ClientOrigin;
 
-function header(request: OriginRequest, name: string): string | undefined {
-  const value = request.headers[name];
+/** A single header value; a repeated header is ambiguous, so it is ignored like an invalid one. */
+function single(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
   return typeof value === "string" ? value.trim() : undefined;
 }
 
-function coordinate(raw: string | undefined, limit: number): number | undefined {
-  if (raw === undefined || !/^-?\d{1,3}(\.\d+)?$/.test(raw)) return undefined;
+function coordinate(raw: string | undefined, limitDeg: number): number | undefined {
+  if (raw === undefined || !DECIMAL.test(raw)) return undefined;
   const value = Number(raw);
-  return Number.isFinite(value) && Math.abs(value) <= limit ? value : undefined;
+  return Number.isFinite(value) && Math.abs(value) <= limitDeg ? value : undefined;
+}
+
+function geoPoint(latitude: number | undefined, longitude: number | undefined): GeoPoint | undefined {
+  return latitude === undefined || longitude === undefined ? undefined : { latitude, longitude };
+}
+
+/** Node joins repeated X-Forwarded-For headers, but the type allows an array: join it the same way. */
+function forwardedFor(headers: Headers): string {
+  const value = headers["x-forwarded-for"];
+  return Array.isArray(value) ? value.join(", ") : (value ?? "");
 }
 
 /**
@@ -50,22 +77,34 @@ function coordinate(raw: string | undefined, limit: number): number | undefined 
  */
 export function createOriginResolver(config: EdgeHeadersConfig): OriginResolver {
   const trust = proxyaddr.compile(config.trustedProxies);
+  // Node lower-cases incoming header names, so configured names must be too to ever match.
+  const countryHeader = config.countryHeader.toLowerCase();
+  const latitudeHeader = config.latitudeHeader.toLowerCase();
+  const longitudeHeader = config.longitudeHeader.toLowerCase();
   return (request) => {
     const peer = request.socket.remoteAddress ?? "";
-    const fromEdge = config.trustedProxies.length > 0 && peer !== "" && trust(peer, 0);
-    const ip = fromEdge ? proxyaddr(request as never, trust) : peer;
-    if (!fromEdge) return { ip };
-    const country = header(request, config.countryHeader);
-    const latitude = coordinate(header(request, config.latitudeHeader), 90);
-    const longitude = coordinate(header(request, config.longitudeHeader), 180);
+    if (!trust(peer, 0)) return { ip: peer };
+    const walked = proxyaddr(
+      {
+        socket: { remoteAddress: peer },
+        headers: { "x-forwarded-for": forwardedFor(request.headers) },
+      } as unknown as IncomingMessage,
+      trust,
+    );
+    const country = single(request.headers, countryHeader);
     return {
-      ip,
-      country: country && /^[A-Za-z]{2}$/.test(country) ? country.toUpperCase() : undefined,
-      location: latitude !== undefined && longitude !== undefined ? { latitude, longitude } : undefined,
+      // A trusted hop that forwarded garbage must not put that text into security records.
+      ip: isIP(walked) === 0 ? peer : walked,
+      country: country !== undefined && COUNTRY.test(country) ? country.toUpperCase() : undefined,
+      location: geoPoint(
+        coordinate(single(request.headers, latitudeHeader), LATITUDE_LIMIT_DEG),
+        coordinate(single(request.headers, longitudeHeader), LONGITUDE_LIMIT_DEG),
+      ),
     };
   };
 }
 
+/** For Fastify's `trustProxy` option, so request.ip agrees with the resolver. */
 export function fastifyTrustProxy(config: EdgeHeadersConfig): false | string[] {
-  return config.trustedProxies.length > 0 ? config.trustedProxies : false;
+  return config.trustedProxies.length > 0 ? [...config.trustedProxies] : false;
 }
