@@ -143,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // Customers need the step-up gate that identity (built next, on top of customers) provides.
   let identityService: identity.IdentityService | undefined;
   const stepUp: StepUpGate = {
+    appliesTo: (context) => requireBuilt(identityService).stepUp.appliesTo(context),
     require: (...args) => requireBuilt(identityService).stepUp.require(...args),
     authorizeTransfer: (...args) => requireBuilt(identityService).stepUp.authorizeTransfer(...args),
   };

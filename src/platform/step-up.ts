@@ -25,6 +25,8 @@ export interface TransferForStepUp {
 }
 
 export interface StepUpGate {
+  /** False when step-up is off, or for system actors (their payments were authorised when set up). */
+  appliesTo(context: RequestContext): boolean;
   /** Resolves when `proof` approves exactly `operation`; otherwise throws step-up-required or challenge-invalid. */
   require(context: RequestContext, operation: StepUpOperation, proof: string | undefined): Promise<void>;
   /** As `require`, but exempt payments (own accounts, low value to a known payee) pass without a proof. */

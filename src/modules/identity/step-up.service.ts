@@ -38,6 +38,10 @@ export class StepUpService implements StepUpGate {
     this.#options = options;
   }
 
+  appliesTo(context: RequestContext): boolean {
+    return this.#options.auth.stepUp.enabled && context.actor.type !== "system";
+  }
+
   /** Demands a step-up for `operation` unless `proof` approves exactly it. Consumes the proof. */
   async require(context: RequestContext, operation: Operation, proof: string | undefined): Promise<void> {
     if (!this.#options.auth.stepUp.enabled) return;
@@ -54,9 +58,9 @@ export class StepUpService implements StepUpGate {
     transfer: TransferAssessment,
     proof: string | undefined,
   ): Promise<void> {
-    const { auth, db, challenges } = this.#options;
+    const { db, challenges } = this.#options;
     // System-initiated payments (standing orders, the demo seed) were authorised when set up.
-    if (!auth.stepUp.enabled || transfer.ownAccount || context.actor.type === "system") return;
+    if (!this.appliesTo(context) || transfer.ownAccount) return;
     const operation: Operation = {
       type: "transfer",
       fromAccountId: transfer.fromAccountId,

@@ -95,6 +95,7 @@ export class PaymentService {
   readonly #options: PaymentServiceOptions;
   readonly #repository: PaymentsRepository;
   readonly #batcher: Batcher<Movement, StoredResponse>;
+  readonly #authorizing = new Set<Promise<unknown>>();
 
   constructor(options: PaymentServiceOptions) {
     this.#options = options;
@@ -118,25 +119,9 @@ export class PaymentService {
     const toIban = normalizeIban(input.toIban);
     if (!toIban) throw new AppError("invalid-iban", "toIban is not a valid IBAN (check digits or format).");
     const scope = `${customerId}:transfer`;
-    // A retry of a transfer that already happened replays its result: it was approved then.
-    if (!(await this.#options.idempotency.lookup(this.#options.db, scope, idempotencyKey))) {
-      // Ownership first: nobody is asked to approve a payment from an account that is not theirs.
-      await this.#options.ledger.getAccount(customerId, input.fromAccountId);
-      const destination = await this.#options.ledger.findByIban(toIban);
-      await this.#options.stepUp.authorizeTransfer(
-        context,
-        {
-          customerId,
-          fromAccountId: input.fromAccountId,
-          payee: toIban,
-          amount: input.amount.amount,
-          amountMinor: money.amountMinor,
-          currency: money.currency,
-          ownAccount: destination?.ownerCustomerId === customerId,
-        },
-        stepUpProof,
-      );
-    }
+    await this.#tracked(
+      this.#authorize(context, { customerId, scope, idempotencyKey, toIban, money, input }, stepUpProof),
+    );
     const movement: Movement = {
       // The fingerprint uses the normalised IBAN: "de89 3704…" and "DE893704…" are one request.
       ...this.#baseMovement("transfer", context, scope, idempotencyKey, {
@@ -178,7 +163,58 @@ export class PaymentService {
 
   /** Finishes every queued movement; called by graceful shutdown after HTTP stopped. */
   async close(): Promise<void> {
+    // Requests still being authorised reach the batcher before it drains.
+    await Promise.allSettled(this.#authorizing);
     await this.#batcher.drain();
+  }
+
+  /**
+   * Strong customer authentication of a transfer, before it joins a batch. Skipped when step-up
+   * does not apply (turned off, or a system actor), and for a retry of a transfer that already
+   * happened: its result is replayed, it was approved then.
+   */
+  async #authorize(
+    context: RequestContext,
+    transfer: {
+      customerId: string;
+      scope: string;
+      idempotencyKey: string;
+      toIban: string;
+      money: { amountMinor: bigint; currency: string };
+      input: { fromAccountId: string; amount: AmountDto };
+    },
+    stepUpProof: string | undefined,
+  ): Promise<void> {
+    const { stepUp, idempotency, ledger, db } = this.#options;
+    if (!stepUp.appliesTo(context)) return;
+    if (await idempotency.lookup(db, transfer.scope, transfer.idempotencyKey)) return;
+    const { customerId, toIban, money, input } = transfer;
+    // Ownership first: nobody is asked to approve a payment from an account that is not theirs.
+    await ledger.getAccount(customerId, input.fromAccountId);
+    const destination = await ledger.findByIban(toIban);
+    await stepUp.authorizeTransfer(
+      context,
+      {
+        customerId,
+        fromAccountId: input.fromAccountId,
+        payee: toIban,
+        amount: input.amount.amount,
+        amountMinor: money.amountMinor,
+        currency: money.currency,
+        ownAccount: destination?.ownerCustomerId === customerId,
+      },
+      stepUpProof,
+    );
+  }
+
+  /** Remembers work in flight until it settles, so that `close` can wait for it. */
+  async #tracked<T>(work: Promise<T>): Promise<T> {
+    this.#authorizing.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#authorizing.delete(work);
+    }
   }
 
   async #cash(
