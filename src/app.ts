@@ -234,6 +234,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
         idempotency
           .prune(db)
           .catch((error) => logger.warn({ err: error }, "pruning idempotency keys failed"));
+        identityService
+          .prune()
+          .catch((error) => logger.warn({ err: error }, "pruning identity challenges failed"));
       }, MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
     },

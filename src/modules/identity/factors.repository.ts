@@ -210,6 +210,16 @@ export class FactorsRepository {
     return Number(result.numDeletedRows);
   }
 
+  /** Counters untouched since `before` and not locked now: the streak of failures has ended. */
+  async deleteStaleFailures(tx: Tx, before: Date, now: Date, limit: number): Promise<number> {
+    const result = await sql`
+      delete from identity_factor_failures where (subject_key, factor) in (
+        select subject_key, factor from identity_factor_failures
+        where last_failed_at < ${before} and (locked_until is null or locked_until < ${now})
+        limit ${limit})`.execute(tx);
+    return Number(result.numAffectedRows ?? 0n);
+  }
+
   async totalFailures(tx: Tx, subjectKey: string): Promise<number> {
     const row = await identityTx(tx)
       .selectFrom("identity_factor_failures")

@@ -46,6 +46,9 @@ export interface NewCustomerRegistration extends Credentials {
   familyName: string;
 }
 
+/** Expired challenges and idle failure counters are removed after a day. */
+const STALE_AFTER_MS = 86_400_000;
+
 /** Staff work from a branch or the contact centre, never from the customer channels. */
 export const STAFF_CHANNELS: readonly Channel[] = ["branch", "contact_centre"];
 
@@ -67,6 +70,7 @@ export class IdentityService {
   readonly #security: SecurityEvents;
   readonly #lockout: FactorLockout;
   readonly #challenges = new ChallengeRepository();
+  readonly #factors = new FactorsRepository();
   readonly #mfa: MfaService;
   readonly #login: LoginService;
   readonly sessions: SessionService;
@@ -76,7 +80,7 @@ export class IdentityService {
   constructor(options: IdentityServiceOptions) {
     this.#options = options;
     const repository = new IdentityRepository({ db: options.db });
-    const factors = new FactorsRepository();
+    const factors = this.#factors;
     this.#repository = repository;
     this.#tokens = new AccessTokenService({ repository, clock: options.clock, auth: options.auth });
     this.#security = new SecurityEvents(options);
@@ -128,6 +132,21 @@ export class IdentityService {
         : { type: "staff" as const, id: subject.id, sessionId, role: subject.role };
     return { context: { channel, deviceId, actor } };
   };
+
+  /**
+   * Housekeeping, run by every node's maintenance loop in bounded batches: expired challenges
+   * (kept a day for investigations), and failure counters idle for a day and not locked — a
+   * streak of failures that stopped a day ago is no longer "consecutive".
+   */
+  async prune(limit = 5_000): Promise<number> {
+    const { db, clock } = this.#options;
+    const now = clock.now();
+    const dayAgo = new Date(now.getTime() - STALE_AFTER_MS);
+    return inTransaction(db, async (tx) => {
+      const challenges = await this.#challenges.deleteExpired(tx, dayAgo, limit);
+      return challenges + (await this.#factors.deleteStaleFailures(tx, dayAgo, now, limit));
+    });
+  }
 
   // Registration and login.
 
