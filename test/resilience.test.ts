@@ -153,3 +153,40 @@ describe("a failure in the middle of a batch", () => {
     for (const { total } of report.perCurrency) expect(BigInt(total)).toBe(0n);
   });
 });
+
+describe("a Redis outage", () => {
+  it("fails closed with 503 service-unavailable, never 500 and never an unchecked token", async () => {
+    // Nothing listens on port 1: every cache command fails after ioredis' retries.
+    const app = await buildApp({
+      config: testConfig({ REDIS_URL: "redis://127.0.0.1:1", OMNICORE_CACHE_PREFIX: "outage:" }),
+    });
+    cleanups.push(() => app.close());
+    const login = await app.http.inject({
+      method: "POST",
+      url: "/v1/auth/login",
+      payload: { email: "someone@example.com", password: "glacier umbrella quietly orbits 7" },
+    });
+    expect(login.statusCode, login.body).toBe(503);
+    expect(login.json<{ type: string }>().type).toBe("https://omnicore.dev/problems/service-unavailable");
+    // A valid access token cannot be checked against revocation: refused (503), not let through.
+    const origin = {
+      requestId: "t",
+      channel: "mobile" as const,
+      deviceId: undefined,
+      actor: { type: "anonymous" as const },
+    };
+    const credentials = { email: "ada.outage@example.com", password: "glacier umbrella quietly orbits 7" };
+    await app.services.identity.registerCustomer(origin, {
+      ...credentials,
+      givenName: "Ada",
+      familyName: "Byron",
+    });
+    const tokens = await app.services.identity.login(origin, credentials);
+    const me = await app.http.inject({
+      method: "GET",
+      url: "/v1/customers/me",
+      headers: { authorization: `Bearer ${tokens.accessToken}` },
+    });
+    expect(me.statusCode, me.body).toBe(503);
+  });
+});

@@ -14,6 +14,14 @@ export interface Cache {
   close(): Promise<void>;
 }
 
+/** The shared cache did not answer: requests that need it fail closed, as 503. */
+export class CacheUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super("The cache is unavailable", { cause });
+    this.name = "CacheUnavailableError";
+  }
+}
+
 interface Entry {
   value: string;
   expiresAtMs: number;

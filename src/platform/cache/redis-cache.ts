@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { Cache } from "./cache.ts";
+import { type Cache, CacheUnavailableError } from "./cache.ts";
 
 /** The production cache: Redis through ioredis, shared by every node. */
 export class RedisCache implements Cache {
@@ -20,24 +20,28 @@ export class RedisCache implements Cache {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.#redis.get(this.#prefix + key)) ?? undefined;
+    return unavailableOnFailure(async () => (await this.#redis.get(this.#prefix + key)) ?? undefined);
   }
 
   async set(key: string, value: string, ttlS: number): Promise<void> {
-    await this.#redis.set(this.#prefix + key, value, "EX", Math.max(1, Math.ceil(ttlS)));
+    await unavailableOnFailure(() =>
+      this.#redis.set(this.#prefix + key, value, "EX", Math.max(1, Math.ceil(ttlS))),
+    );
   }
 
   async delete(key: string): Promise<void> {
-    await this.#redis.del(this.#prefix + key);
+    await unavailableOnFailure(() => this.#redis.del(this.#prefix + key));
   }
 
   async increment(key: string, ttlS: number): Promise<number> {
     const fullKey = this.#prefix + key;
-    const [[, count]] = (await this.#redis
-      .multi()
-      .incr(fullKey)
-      .expire(fullKey, Math.max(1, Math.ceil(ttlS)), "NX")
-      .exec()) as [[Error | null, number]];
+    const [[, count]] = (await unavailableOnFailure(() =>
+      this.#redis
+        .multi()
+        .incr(fullKey)
+        .expire(fullKey, Math.max(1, Math.ceil(ttlS)), "NX")
+        .exec(),
+    )) as [[Error | null, number]];
     return count;
   }
 
@@ -57,5 +61,14 @@ export class RedisCache implements Cache {
 
   async close(): Promise<void> {
     await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+}
+
+/** A Redis failure is an outage of a dependency (503), not a bug in the request (500). */
+async function unavailableOnFailure<T>(command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (error) {
+    throw new CacheUnavailableError(error);
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { CacheUnavailableError } from "../cache/cache.ts";
 import { AppError, PROBLEM_BASE_URI, PROBLEM_TYPES, type ProblemSlug } from "../errors.ts";
 
 export interface ProblemBody {
@@ -63,6 +64,13 @@ export function errorHandler(logger: Logger) {
       const errors = validationIssues(error);
       const detail = errors.map((issue) => `${issue.pointer} ${issue.message}`).join("; ");
       return sendProblem(reply, problemBody(request, "validation", detail, { errors }));
+    }
+    if (error instanceof CacheUnavailableError || error.cause instanceof CacheUnavailableError) {
+      logger.warn({ requestId: request.id }, "cache unavailable");
+      return sendProblem(
+        reply,
+        problemBody(request, "service-unavailable", "A dependency is unavailable; retry shortly."),
+      );
     }
     const mapped = mapFrameworkError(error);
     if (mapped) return sendProblem(reply, problemBody(request, mapped.slug, mapped.detail));
