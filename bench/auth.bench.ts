@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +5,7 @@ import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { type App, buildApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { percentile, postJson, table } from "./support.ts";
+import { percentile, postJson, startServer, table } from "./support.ts";
 
 /**
  * `npm run bench -- auth`: login throughput and latency over HTTP with argon2id at the chosen cost
@@ -21,23 +20,6 @@ const TOKENS = Number(process.env.BENCH_AUTH_TOKENS ?? 500);
 const WARM_CALLS = Number(process.env.BENCH_AUTH_CALLS ?? 50_000);
 const PASSWORD = "bench-customer-password-2026";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ["--max-semi-space-size=16", "bin/omnicore.js", "serve"], {
-    env: { ...process.env, ...env, PORT: "0", LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!.replace(/\s.*$/, ""));
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
-  return { child, base };
-}
 
 async function loginFigures(): Promise<Record<string, string | number>> {
   const dir = mkdtempSync(join(tmpdir(), "omnicore-bench-auth-"));

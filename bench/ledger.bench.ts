@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import {
   percentile,
   postgresReachable,
   staffLoginOverHttp,
+  startServer,
   table,
 } from "./support.ts";
 
@@ -204,17 +204,12 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
   return response.status === 204 ? undefined : ((await response.json()) as Record<string, unknown>);
 }
 
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  // The same V8 flags as `npm start` (a smaller young generation keeps RSS under 300 MB).
-  const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? "--max-semi-space-size=16")
-    .split(" ")
-    .filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, "bin/omnicore.js", "serve"], {
-    env: {
-      ...process.env,
+function startLedgerServer(env: Record<string, string>) {
+  // BENCH_SERVER_NODE_FLAGS replaces the V8 flags of `npm start`, which are the default.
+  const nodeFlags = process.env.BENCH_SERVER_NODE_FLAGS?.split(" ").filter(Boolean);
+  return startServer(
+    {
       ...env,
-      PORT: "0",
-      LOG_LEVEL: "warn",
       OMNICORE_ADMIN_EMAIL: ADMIN.email,
       OMNICORE_ADMIN_PASSWORD: ADMIN.password,
       OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "100000",
@@ -222,18 +217,8 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
       // The booking path is measured: every payee here would otherwise need a step-up first.
       OMNICORE_STEP_UP: "off",
     },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!.replace(/\s.*$/, ""));
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
-  return { child, base };
+    nodeFlags,
+  );
 }
 
 async function seedOverHttp(base: string) {
@@ -280,7 +265,7 @@ async function seedOverHttp(base: string) {
 
 async function httpFigures(backend: Backend) {
   const { env, drop } = await freshEnv(backend);
-  const { child, base } = await startServer(env);
+  const { child, base } = await startLedgerServer(env);
   try {
     const customers = await seedOverHttp(base);
     let connection = 0;

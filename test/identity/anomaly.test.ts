@@ -23,6 +23,7 @@ import {
   type Tokens,
   uniqueEmail,
 } from "../identity.helpers.ts";
+import { answerLogin, enrolTotp, type Reply } from "./factors.helpers.ts";
 
 /**
  * Where a sign-in comes from, as the trusted edge reports it, and what the anomaly score does
@@ -92,40 +93,17 @@ function me(accessToken: string) {
   return app.http.inject({ method: "GET", url: "/v1/customers/me", headers: bearer(accessToken) });
 }
 
-async function answerWithTotp(
-  challenge: { json: <T>() => T },
-  secret: string,
-  headers: Record<string, string>,
-) {
-  const response = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/login/mfa",
+/** Answers the challenge with the code of the clock's current step. */
+async function answerWithTotp(challenge: Reply, secret: string, headers: Record<string, string>) {
+  const { challengeId } = challenge.json<{ challengeId: string }>();
+  const response = await answerLogin(
+    app,
+    challengeId,
+    { totp: await totpCode(secret, clock.now()) },
     headers,
-    payload: {
-      challengeId: challenge.json<{ challengeId: string }>().challengeId,
-      totp: await totpCode(secret, clock.now()),
-    },
-  });
+  );
   expect(response.statusCode, response.body).toBe(200);
   return response.json<Tokens>();
-}
-
-async function enrolTotp(accessToken: string): Promise<string> {
-  const started = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp",
-    headers: bearer(accessToken),
-  });
-  expect(started.statusCode, started.body).toBe(200);
-  const { secret } = started.json<{ secret: string }>();
-  const confirmed = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp/confirm",
-    headers: bearer(accessToken),
-    payload: { code: await totpCode(secret, clock.now()) },
-  });
-  expect(confirmed.statusCode, confirmed.body).toBe(200);
-  return secret;
 }
 
 interface SecurityData {
@@ -242,7 +220,7 @@ describe("anomalies at login", () => {
     const customerId = await register(app, email);
     // The customer lives in New York and enrolled an authenticator app there.
     const home = await login(app, email, PASSWORD, from(NEW_YORK));
-    const secret = await enrolTotp(home.accessToken);
+    const secret = (await enrolTotp(app, home.accessToken, clock)).authenticator.secret;
     clock.advance(25 * HOUR_MS); // past the 24 hours in which the credential change itself counts
 
     const phone = { "x-device-id": "travel-phone" };

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { totpCode } from "../../src/modules/identity/totp.ts";
 import { ManualClock } from "../../src/platform/clock.ts";
 import type { DomainEvent } from "../../src/platform/events/event.ts";
 import { findOutboxEvents } from "../../src/platform/events/outbox.ts";
-import { createTestApp, type TestApp } from "../helpers/test-app.ts";
+import type { TestApp } from "../helpers/test-app.ts";
 import {
   bearer,
   decodeClaims,
@@ -11,29 +10,27 @@ import {
   login,
   PASSWORD,
   register,
-  type Tokens,
   uniqueEmail,
 } from "../identity.helpers.ts";
+import {
+  attemptLogin,
+  createIdentityApp,
+  enrolTotp,
+  loginWithCurrentCode,
+  phone,
+  TOTP_STEP_MS,
+} from "./factors.helpers.ts";
 
 /** What the client reports about its device at login, how it is kept, and forgetting a device. */
 
 const clock = new ManualClock(new Date("2031-05-04T09:00:00Z"));
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
-/** A TOTP code is accepted once: moving to the next 30-second step gives a fresh one. */
-const TOTP_STEP_MS = 30_000;
 
 let app: TestApp;
 
 beforeAll(async () => {
-  // These tests sign in far more often than a person would; security.test.ts covers the limits.
-  app = await createTestApp({
-    clock,
-    env: {
-      OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "100000",
-      OMNICORE_RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: "100000",
-    },
-  });
+  app = await createIdentityApp(clock);
 });
 
 afterAll(async () => {
@@ -49,25 +46,12 @@ interface DeviceItem {
   lastSeenAt: string;
 }
 
-function phone(deviceId: string, report: Record<string, string> = {}): Record<string, string> {
-  return { "x-channel": "mobile", "x-device-id": deviceId, ...report };
-}
-
 function me(accessToken: string) {
   return app.http.inject({ method: "GET", url: "/v1/customers/me", headers: bearer(accessToken) });
 }
 
 function refresh(refreshToken: string) {
   return app.http.inject({ method: "POST", url: "/v1/auth/refresh", payload: { refreshToken } });
-}
-
-function attemptLogin(email: string, headers: Record<string, string>) {
-  return app.http.inject({
-    method: "POST",
-    url: "/v1/auth/login",
-    headers,
-    payload: { email, password: PASSWORD },
-  });
 }
 
 async function listDevices(accessToken: string): Promise<DeviceItem[]> {
@@ -86,40 +70,6 @@ async function securityEvents(kind: string, customerId: string) {
     aggregateId: customerId,
   });
   return stored.map((row) => row.event as DomainEvent);
-}
-
-async function enrolTotp(accessToken: string): Promise<string> {
-  const started = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp",
-    headers: bearer(accessToken),
-  });
-  expect(started.statusCode, started.body).toBe(200);
-  const { secret } = started.json<{ secret: string }>();
-  const confirmed = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp/confirm",
-    headers: bearer(accessToken),
-    payload: { code: await totpCode(secret, clock.now()) },
-  });
-  expect(confirmed.statusCode, confirmed.body).toBe(200);
-  return secret;
-}
-
-async function loginWithTotp(email: string, secret: string, headers: Record<string, string>) {
-  const first = await attemptLogin(email, headers);
-  expectProblem(first, 401, "mfa-required");
-  const answer = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/login/mfa",
-    headers,
-    payload: {
-      challengeId: first.json<{ challengeId: string }>().challengeId,
-      totp: await totpCode(secret, clock.now()),
-    },
-  });
-  expect(answer.statusCode, answer.body).toBe(200);
-  return answer.json<Tokens>();
 }
 
 describe("device reports", () => {
@@ -200,7 +150,7 @@ describe("device reports", () => {
       { "x-app-version": "4.2.0; drop table" },
     ];
     for (const report of malformed) {
-      expectProblem(await attemptLogin(email, phone("bad-report", report)), 400, "validation");
+      expectProblem(await attemptLogin(app, email, phone("bad-report", report)), 400, "validation");
     }
     expect(await securityEvents("login_succeeded", customerId)).toEqual([]);
   });
@@ -210,13 +160,13 @@ describe("forgetting a device", () => {
   it("ends the device's sessions and untrusts it: the next login there asks for the second factor", async () => {
     const email = uniqueEmail();
     const customerId = await register(app, email);
-    const secret = await enrolTotp((await login(app, email)).accessToken);
+    const secret = (await enrolTotp(app, (await login(app, email)).accessToken, clock)).authenticator.secret;
     // Past the 24 hours in which a credential change alone would raise the anomaly score, so
     // that only the device's trust decides whether the second factor is asked for.
     clock.advance(25 * HOUR_MS);
-    const laptop = await loginWithTotp(email, secret, {});
+    const laptop = await loginWithCurrentCode(app, email, secret, clock, {});
     clock.advance(TOTP_STEP_MS);
-    const strong = await loginWithTotp(email, secret, phone("lost-phone"));
+    const strong = await loginWithCurrentCode(app, email, secret, clock, phone("lost-phone"));
     // Trusted now: the password alone is enough there.
     const passwordOnly = await login(app, email, PASSWORD, phone("lost-phone"));
     expect((await listDevices(laptop.accessToken)).find((d) => d.deviceId === "lost-phone")?.trusted).toBe(
@@ -241,7 +191,7 @@ describe("forgetting a device", () => {
     const [event] = await securityEvents("device_removed", customerId);
     expect(event?.data).toMatchObject({ subjectId: customerId, details: { deviceId: "lost-phone" } });
 
-    expectProblem(await attemptLogin(email, phone("lost-phone")), 401, "mfa-required");
+    expectProblem(await attemptLogin(app, email, phone("lost-phone")), 401, "mfa-required");
   });
 
   it("answers 404 for another customer's device and leaves it alone", async () => {

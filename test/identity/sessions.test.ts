@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildApp } from "../../src/app.ts";
-import { totpCode } from "../../src/modules/identity/totp.ts";
 import { ManualClock } from "../../src/platform/clock.ts";
 import { createTestApp, type TestApp, testConfig, usingPostgres } from "../helpers/test-app.ts";
 import {
@@ -13,6 +12,7 @@ import {
   signedInCustomer,
   type Tokens,
 } from "../identity.helpers.ts";
+import { enrolTotp, loginWithCurrentCode } from "./factors.helpers.ts";
 
 /**
  * Session lifetimes per channel, the refresh retry window, the caller's session list and
@@ -79,45 +79,6 @@ function sessionIdOf(accessToken: string): string {
   return String(decodeClaims(accessToken).sid);
 }
 
-/** Enrols an authenticator app for the caller and returns its secret (step-up is off in this suite). */
-async function enrolTotp(accessToken: string): Promise<string> {
-  const started = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp",
-    headers: bearer(accessToken),
-  });
-  expect(started.statusCode, started.body).toBe(200);
-  const { secret } = started.json<{ secret: string }>();
-  const confirmed = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/mfa/totp/confirm",
-    headers: bearer(accessToken),
-    payload: { code: await totpCode(secret, clock.now()) },
-  });
-  expect(confirmed.statusCode, confirmed.body).toBe(200);
-  return secret;
-}
-
-/** Password, then the code of the current step; the caller moves the clock past the last used step. */
-async function loginWithTotp(email: string, secret: string, headers: Record<string, string>) {
-  const first = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/login",
-    headers,
-    payload: { email, password: PASSWORD },
-  });
-  expectProblem(first, 401, "mfa-required");
-  const { challengeId } = first.json<{ challengeId: string }>();
-  const answer = await app.http.inject({
-    method: "POST",
-    url: "/v1/auth/login/mfa",
-    headers,
-    payload: { challengeId, totp: await totpCode(secret, clock.now()) },
-  });
-  expect(answer.statusCode, answer.body).toBe(200);
-  return answer.json<Tokens>();
-}
-
 describe("idle timeout on the web (300 s)", () => {
   it("keeps a session 299 s after the last request and ends it after 301 s of silence", async () => {
     const { tokens } = await signedInCustomer(app);
@@ -173,10 +134,10 @@ describe("idle timeout on mobile", () => {
   it("is 30 days once a strong login has made the device trusted", async () => {
     const device = { ...MOBILE, "x-device-id": "trusted-phone" };
     const { email, tokens } = await signedInCustomer(app);
-    const secret = await enrolTotp(tokens.accessToken);
+    const secret = (await enrolTotp(app, tokens.accessToken, clock)).authenticator.secret;
     clock.advance(30 * SECOND_MS); // the next TOTP step: each code is accepted once
 
-    const strong = await loginWithTotp(email, secret, device);
+    const strong = await loginWithCurrentCode(app, email, secret, clock, device);
     const current = (await listSessions(strong.accessToken)).find((item) => item.current);
     expect(current).toMatchObject({ channel: "mobile", strength: "mfa", idleTimeoutS: 30 * 86_400 });
 
