@@ -51,6 +51,7 @@ export interface App {
     identity: identity.IdentityService;
     ledger: ledger.LedgerService;
     payments: payments.PaymentService;
+    payees: payments.PayeeService;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -173,6 +174,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
     stepUp,
   });
 
+  const payeeService = new payments.PayeeService({
+    ...common,
+    ledger: ledgerService,
+    customers: customerService,
+  });
+
   const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
   const http = await createHttpServer({
     logger,
@@ -206,6 +213,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   customers.registerCustomerRoutes(http, { customers: customerService, guards });
   ledger.registerAccountRoutes(http, { ledger: ledgerService, guards });
   payments.registerPaymentRoutes(http, { payments: paymentService, guards });
+  payments.registerPayeeRoutes(http, { payees: payeeService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
@@ -224,6 +232,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       identity: identityService,
       ledger: ledgerService,
       payments: paymentService,
+      payees: payeeService,
     },
     async start() {
       if (started) return;

@@ -21,7 +21,8 @@ export type IdPrefix =
   | "req"
   | "pky"
   | "rcv"
-  | "chl";
+  | "chl"
+  | "pye";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -64,6 +64,7 @@ interface Holder {
   transfer: TransferDto;
   transferKey: string;
   challengeId: string;
+  payeeId: string;
 }
 
 /**
@@ -97,6 +98,11 @@ const BOLA_CASES: Record<
   },
   "DELETE /v1/auth/devices/{deviceId}": {
     params: (victim) => ({ deviceId: victim.deviceId }),
+    status: 404,
+    slug: "not-found",
+  },
+  "DELETE /v1/payees/{id}": {
+    params: (victim) => ({ id: victim.payeeId }),
     status: 404,
     slug: "not-found",
   },
@@ -157,7 +163,15 @@ async function newHolder(label: string): Promise<Omit<Holder, "transfer">> {
     headers: bearer(token),
   });
   expect(started.statusCode, started.body).toBe(200);
+  const payee = await app.http.inject({
+    method: "POST",
+    url: "/v1/payees",
+    headers: bearer(token),
+    payload: { name: "Somebody Else", iban: "DE89370400440532013000" },
+  });
+  expect(payee.statusCode, payee.body).toBe(201);
   return {
+    payeeId: payee.json<{ payee: { id: string } }>().payee.id,
     customerId,
     token,
     sessionId: String(decodeClaims(token).sid),

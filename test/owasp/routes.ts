@@ -68,6 +68,8 @@ export const KNOWN_ROUTES: readonly string[] = [
   "GET /v1/accounts/{id}/transactions",
   "POST /v1/transfers",
   "GET /v1/transfers/{id}",
+  "POST /v1/payees",
+  "DELETE /v1/payees/{id}",
   "POST /v1/staff/users",
   "GET /v1/staff/customers/{customerId}/sessions",
   "GET /v1/staff/accounts/{id}",
@@ -336,6 +338,8 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
     amount: { amount: "1.00", currency: "EUR" },
     reference: "owasp",
   }),
+  "POST /v1/payees/name-check": (context) => ({ name: "Ada Lovelace", iban: context.payeeIban }),
+  "POST /v1/payees": (context) => ({ name: "Ada Lovelace", iban: context.payeeIban }),
   "POST /v1/staff/accounts/{id}/deposits": () => ({ amount: { amount: "1.00", currency: "EUR" } }),
   "POST /v1/staff/accounts/{id}/withdrawals": () => ({ amount: { amount: "1.00", currency: "EUR" } }),
 };

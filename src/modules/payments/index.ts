@@ -1,6 +1,10 @@
 import { join } from "node:path";
 import type { MigrationSource } from "../../platform/db/migrations.ts";
 
+export type { NameCheckResult } from "./name-check.ts";
+export { registerPayeeRoutes } from "./payee.routes.ts";
+export type { NameCheckDto, PayeeCreatedEvent, PayeeDeletedEvent, PayeeDto } from "./payee.service.ts";
+export { PayeeService } from "./payee.service.ts";
 export { registerPaymentRoutes } from "./payment.routes.ts";
 export type { CashMovementDto, TransferDto } from "./payment.service.ts";
 export { PaymentService } from "./payment.service.ts";
@@ -18,4 +22,6 @@ export const PAYMENT_EVENTS = [
   "deposit.rejected",
   "withdrawal.completed",
   "withdrawal.rejected",
+  "payee.created",
+  "payee.deleted",
 ] as const;

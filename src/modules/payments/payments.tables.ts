@@ -24,8 +24,18 @@ export interface PaymentTables {
     request_id: string | null;
     created_at: Date;
   };
+  payments_payees: {
+    id: string;
+    customer_id: string;
+    name: string;
+    iban: string;
+    name_check: "match" | "close_match" | "no_match" | "not_applicable";
+    created_at: Date;
+    deleted_at: Date | null;
+  };
 }
 
+export type PayeeRow = PaymentTables["payments_payees"];
 export type TransferRow = PaymentTables["payments_transfers"];
 
 export function paymentsDb(db: Db): Kysely<PaymentTables> {
