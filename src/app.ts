@@ -172,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     transfers: config.transfers,
     databaseConnections: database.connections,
     stepUp,
+    customerTiers: (tx, ids) => customerService.tiers(tx, ids),
   });
 
   const payeeService = new payments.PayeeService({

@@ -33,6 +33,20 @@ export interface StepUpConfig {
   exemptCountMax: number;
 }
 
+/** Transfer limits of one customer tier, in minor units of `TransferLimitsConfig.currency`. */
+export interface TierLimits {
+  perTransactionMinor: number;
+  dailyMinor: number;
+}
+
+export interface TransferLimitsConfig {
+  /** Transfers in this currency are limited; the limits are in its minor units. */
+  currency: string;
+  tiers: Record<"basic" | "standard" | "premium", TierLimits>;
+  /** A lower daily cap on some channels, for every tier. */
+  channelDailyMinor: Partial<Record<SessionChannel, number>>;
+}
+
 export interface Config {
   http: { host: string; port: number; bodyLimitBytes: number };
   /** The load balancers' addresses and the headers through which they report the client's location. */
@@ -64,7 +78,7 @@ export interface Config {
   admin: { email: string | undefined; password: string | undefined };
   iban: { countryCode: string; bankCode: string };
   ledger: { systemAccountShards: number };
-  transfers: { batchMax: number; queueMax: number; batchConcurrency: number };
+  transfers: { batchMax: number; queueMax: number; batchConcurrency: number; limits: TransferLimitsConfig };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
@@ -198,6 +212,43 @@ function readStepUp(read: Reader): StepUpConfig {
   };
 }
 
+/** Defaults per tier: €1,000/€2,000 basic, €10,000/€25,000 standard, €50,000/€100,000 premium. */
+const DEFAULT_TRANSFER_LIMITS: TransferLimitsConfig = {
+  currency: "EUR",
+  tiers: {
+    basic: { perTransactionMinor: 100_000, dailyMinor: 200_000 },
+    standard: { perTransactionMinor: 1_000_000, dailyMinor: 2_500_000 },
+    premium: { perTransactionMinor: 5_000_000, dailyMinor: 10_000_000 },
+  },
+  // Third parties initiate payments with less context about the customer: €5,000 a day.
+  channelDailyMinor: { open_banking: 500_000 },
+};
+
+/** OMNICORE_TRANSFER_LIMITS: JSON in the shape of TransferLimitsConfig; what it names replaces the default. */
+function readTransferLimits(read: Reader): TransferLimitsConfig {
+  const raw = read.optional("OMNICORE_TRANSFER_LIMITS");
+  if (raw === undefined) return DEFAULT_TRANSFER_LIMITS;
+  try {
+    const given = JSON.parse(raw) as Partial<TransferLimitsConfig>;
+    const limits: TransferLimitsConfig = {
+      currency: given.currency ?? DEFAULT_TRANSFER_LIMITS.currency,
+      tiers: { ...DEFAULT_TRANSFER_LIMITS.tiers, ...(given.tiers ?? {}) },
+      channelDailyMinor: given.channelDailyMinor ?? DEFAULT_TRANSFER_LIMITS.channelDailyMinor,
+    };
+    const amounts = [
+      ...Object.values(limits.tiers).flatMap((tier) => [tier.perTransactionMinor, tier.dailyMinor]),
+      ...Object.values(limits.channelDailyMinor),
+    ];
+    if (!/^[A-Z]{3}$/.test(limits.currency) || !amounts.every((a) => Number.isSafeInteger(a) && a >= 0)) {
+      throw new Error("amounts must be whole minor units >= 0 and currency a 3-letter code");
+    }
+    return limits;
+  } catch (error) {
+    read.problems.push(`OMNICORE_TRANSFER_LIMITS is not valid: ${(error as Error).message}`);
+    return DEFAULT_TRANSFER_LIMITS;
+  }
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 /** PSD2 and our own security model cap access tokens at ten minutes. */
 const ACCESS_TOKEN_TTL_MAX_S = 600;
@@ -276,6 +327,7 @@ export function loadConfig(env: Env = process.env): Config {
       queueMax: read.integer("OMNICORE_TRANSFER_QUEUE_MAX", 10_000, 1, 1_000_000),
       // 0 = automatic: one batch at a time on PGlite, two on PostgreSQL (see ADR 0002).
       batchConcurrency: read.integer("OMNICORE_TRANSFER_BATCH_CONCURRENCY", 0, 0, 64),
+      limits: readTransferLimits(read),
     },
     outbox: {
       batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 100, 1, 10_000),

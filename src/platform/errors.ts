@@ -29,6 +29,7 @@ export const PROBLEM_TYPES = {
   "password-rejected": { status: 422, title: "The password does not meet the password policy" },
   "email-taken": { status: 409, title: "This e-mail address is already registered" },
   "insufficient-funds": { status: 422, title: "Insufficient funds" },
+  "limit-exceeded": { status: 422, title: "The transfer exceeds a transfer limit" },
   "currency-mismatch": { status: 422, title: "The currencies do not match" },
   "account-not-active": { status: 422, title: "The account is not active" },
   "account-not-found": { status: 422, title: "No account of this bank has that IBAN" },

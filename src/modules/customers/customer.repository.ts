@@ -1,4 +1,5 @@
 import type { Db, Tx } from "../../platform/db/database.ts";
+import type { CustomerTier } from "./customer.tables.ts";
 import { type CustomerRow, customersDb, customersTx, type PostalAddress } from "./customer.tables.ts";
 
 /** The columns a profile update may change; everything else is fixed after registration. */
@@ -50,6 +51,16 @@ export class CustomerRepository {
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  async tiers(tx: Tx, ids: readonly string[]): Promise<Map<string, CustomerTier>> {
+    if (ids.length === 0) return new Map();
+    const rows = await customersTx(tx)
+      .selectFrom("customers")
+      .select(["id", "tier"])
+      .where("id", "in", [...ids])
+      .execute();
+    return new Map(rows.map((row) => [row.id, row.tier]));
   }
 
   async exists(id: string): Promise<boolean> {

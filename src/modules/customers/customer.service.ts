@@ -5,7 +5,7 @@ import { AppError } from "../../platform/errors.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
 import type { StepUpGate } from "../../platform/step-up.ts";
 import { type CustomerContactChanges, CustomerRepository } from "./customer.repository.ts";
-import type { CustomerRow, CustomerStatus, PostalAddress } from "./customer.tables.ts";
+import type { CustomerRow, CustomerStatus, CustomerTier, PostalAddress } from "./customer.tables.ts";
 
 export type { PostalAddress } from "./customer.tables.ts";
 
@@ -84,6 +84,7 @@ export class CustomerService {
       preferred_language: null,
       address: null,
       status: "active",
+      tier: "standard",
       created_at: now,
       updated_at: now,
     };
@@ -96,6 +97,11 @@ export class CustomerService {
   async get(customerId: string): Promise<CustomerProfile | undefined> {
     const row = await this.#repository.findById(customerId);
     return row ? toProfile(row) : undefined;
+  }
+
+  /** The tiers of several customers, read inside the caller's transaction (transfer limits). */
+  async tiers(tx: Tx, customerIds: readonly string[]): Promise<Map<string, CustomerTier>> {
+    return this.#repository.tiers(tx, customerIds);
   }
 
   async exists(customerId: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { ColumnType, Kysely, Selectable, Transaction } from "kysely";
+import type { ColumnType, Generated, Kysely, Selectable, Transaction } from "kysely";
 import type { Db, Tx } from "../../platform/db/database.ts";
 
 export type CustomerStatus = "active";
@@ -23,10 +23,15 @@ export interface CustomerTables {
     /** jsonb: written as a JSON string, read back as an object. */
     address: ColumnType<PostalAddress | null, string | null, string | null>;
     status: CustomerStatus;
+    /** Sets the transfer limits; the database default is "standard". */
+    tier: Generated<CustomerTier>;
     created_at: Date;
     updated_at: Date;
   };
 }
+
+export const CUSTOMER_TIERS = ["basic", "standard", "premium"] as const;
+export type CustomerTier = (typeof CUSTOMER_TIERS)[number];
 
 export type CustomerRow = Selectable<CustomerTables["customers"]>;
 

@@ -12,6 +12,7 @@ export type {
   ProfilePatch,
 } from "./customer.service.ts";
 export { CustomerService } from "./customer.service.ts";
+export { CUSTOMER_TIERS, type CustomerTier } from "./customer.tables.ts";
 
 export const migrations: MigrationSource = {
   module: "customers",

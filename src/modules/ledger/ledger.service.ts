@@ -205,6 +205,11 @@ export class LedgerService {
     return toAccount(row);
   }
 
+  /** Whether the customer owns the account, read in the caller's transaction. */
+  async isOwner(tx: Tx, customerId: string, accountId: string): Promise<boolean> {
+    return (await this.#repository.account(accountId, customerId, tx)) !== undefined;
+  }
+
   /** Staff see any customer account; the route checks the role. */
   async getAccountForStaff(accountId: string): Promise<Account> {
     const row = await this.#repository.account(accountId);

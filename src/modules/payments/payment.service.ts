@@ -1,3 +1,4 @@
+import type { TransferLimitsConfig } from "../../config.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
 import { StatementBundle } from "../../platform/db/bulk.ts";
@@ -10,9 +11,11 @@ import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platf
 import { requestHash } from "../../platform/idempotency.ts";
 import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
 import type { StepUpGate } from "../../platform/step-up.ts";
+import type { CustomerTier } from "../customers/index.ts";
 import type { EntryOutcome, LedgerService, PostingRequest, RejectionReason } from "../ledger/index.ts";
 import { normalizeIban } from "../ledger/index.ts";
 import { Batcher } from "./batcher.ts";
+import { type LimitCandidate, type LimitKind, TransferLimitGuard } from "./limits.ts";
 import { PaymentsRepository } from "./payments.repository.ts";
 import type { MovementKind, TransferRow } from "./payments.tables.ts";
 
@@ -20,7 +23,9 @@ export interface PaymentServiceOptions extends ServiceDependencies {
   ledger: LedgerService;
   idempotency: IdempotencyStore;
   inFlight: InFlightKeys;
-  transfers: { batchMax: number; queueMax: number; batchConcurrency: number };
+  transfers: { batchMax: number; queueMax: number; batchConcurrency: number; limits: TransferLimitsConfig };
+  /** Customer tiers, read in the batch transaction (provided by the customers module). */
+  customerTiers: (tx: Tx, customerIds: readonly string[]) => Promise<Map<string, CustomerTier>>;
   databaseConnections: number;
   /** Strong customer authentication of risky transfers (provided by the identity module). */
   stepUp: StepUpGate;
@@ -95,11 +100,13 @@ export class PaymentService {
   readonly #options: PaymentServiceOptions;
   readonly #repository: PaymentsRepository;
   readonly #batcher: Batcher<Movement, StoredResponse>;
+  readonly #limits: TransferLimitGuard;
   readonly #authorizing = new Set<Promise<unknown>>();
 
   constructor(options: PaymentServiceOptions) {
     this.#options = options;
     this.#repository = new PaymentsRepository({ db: options.db });
+    this.#limits = new TransferLimitGuard({ limits: options.transfers.limits, tiers: options.customerTiers });
     this.#batcher = new Batcher({
       execute: (movements) => this.#executeBatch(movements),
       batchMax: options.transfers.batchMax,
@@ -322,10 +329,18 @@ export class PaymentService {
       movements.map((m) => ({ scope: m.scope, key: m.idempotencyKey, requestHash: m.requestHash })),
     );
     const fresh = movements.filter((_, index) => claims[index]?.kind === "claimed");
+    const now = this.#options.clock.now();
+    // Limits first: they lock the customers' usage of the day before the ledger locks accounts.
+    const limits = await this.#limits.decide(tx, fresh.flatMap(limitCandidate), now);
     // The ledger's writes and ours go to the database together, in one statement, at the end.
     const writes = new StatementBundle();
-    const outcomes = await this.#post(tx, fresh, writes);
-    const now = this.#options.clock.now();
+    const outcomes = await this.#postWithinLimits(tx, fresh, limits.rejected, writes);
+    writes.add(
+      this.#limits.usageStatement(
+        fresh.filter((_, index) => outcomes[index]?.ok).flatMap(limitCandidate),
+        limits.day,
+      ),
+    );
     const responses = new Map<string, StoredResponse>();
     const rows: TransferRow[] = [];
     const events: DomainEvent[] = [];
@@ -380,6 +395,39 @@ export class PaymentService {
     if (record) this.#options.idempotency.assertRecorded(recorded ?? 0, record.expected);
   }
 
+  /** Books the movements within their limits; the others are refused without touching the ledger. */
+  async #postWithinLimits(
+    tx: Tx,
+    movements: Movement[],
+    overLimit: Map<string, LimitKind>,
+    writes: StatementBundle,
+  ): Promise<MovementOutcome[]> {
+    const posted = await this.#post(
+      tx,
+      movements.filter((movement) => !overLimit.has(movement.id)),
+      writes,
+    );
+    let next = 0;
+    const outcomes: MovementOutcome[] = [];
+    for (const movement of movements) {
+      const limit = overLimit.get(movement.id);
+      outcomes.push(limit ? await this.#limitRefusal(tx, movement, limit) : posted[next++]!);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Someone else's account answers 404 whatever the amount, as the ledger would: a limit must not
+   * be what tells a caller that an account id exists. Only refused movements pay for this read.
+   */
+  async #limitRefusal(tx: Tx, movement: Movement, limit: LimitKind): Promise<MovementOutcome> {
+    const owned =
+      movement.customerId !== null &&
+      (await this.#options.ledger.isOwner(tx, movement.customerId, movement.accountId));
+    if (!owned) return { ok: false, reason: "account-not-found", accountId: movement.accountId };
+    return { ok: false, reason: "limit-exceeded", limit, accountId: movement.accountId };
+  }
+
   /** Builds one journal entry per movement and books them together (IBANs resolved by the ledger). */
   #post(tx: Tx, movements: Movement[], writes: StatementBundle): Promise<EntryOutcome[]> {
     return this.#options.ledger.postEntries(
@@ -412,7 +460,7 @@ export class PaymentService {
     };
   }
 
-  #row(movement: Movement, outcome: EntryOutcome, now: Date): TransferRow {
+  #row(movement: Movement, outcome: MovementOutcome, now: Date): TransferRow {
     const counterpart = outcome.ok
       ? outcome.postings.find((p) => p.accountId !== movement.accountId)
       : undefined;
@@ -453,6 +501,26 @@ export class PaymentService {
   }
 }
 
+/** A booking outcome of the ledger, or a refusal by the transfer limits before the ledger was asked. */
+type MovementRejection = RejectionReason | "limit-exceeded";
+type MovementOutcome =
+  | EntryOutcome
+  | { ok: false; reason: "limit-exceeded"; limit: LimitKind; accountId: string };
+
+/** Customer transfers are limited; teller cash movements are not (the teller is the control). */
+function limitCandidate(movement: Movement): LimitCandidate[] {
+  if (movement.kind !== "transfer" || !movement.customerId) return [];
+  return [
+    {
+      id: movement.id,
+      customerId: movement.customerId,
+      channel: movement.context.channel,
+      amountMinor: movement.amountMinor,
+      currency: movement.currency,
+    },
+  ];
+}
+
 function transferDto(row: TransferRow): TransferDto {
   return {
     id: row.id,
@@ -477,7 +545,9 @@ function cashDto(row: TransferRow, accountId: string): CashMovementDto {
   };
 }
 
-const REJECTION_DETAIL: Record<RejectionReason, string> = {
+const REJECTION_DETAIL: Record<MovementRejection, string> = {
+  "limit-exceeded":
+    "The amount is above a transfer limit of the customer's tier (per transfer, per day or per channel).",
   "account-not-found": "No account of this bank has that IBAN.",
   "account-not-active": "One of the accounts is not active.",
   "currency-mismatch": "The amount's currency does not match the accounts' currency.",
@@ -485,7 +555,7 @@ const REJECTION_DETAIL: Record<RejectionReason, string> = {
   "same-account": "The source and destination are the same account.",
 };
 
-function responseFor(movement: Movement, row: TransferRow, outcome: EntryOutcome): StoredResponse {
+function responseFor(movement: Movement, row: TransferRow, outcome: MovementOutcome): StoredResponse {
   if (outcome.ok) {
     const body = movement.kind === "transfer" ? transferDto(row) : cashDto(row, movement.accountId);
     return { statusCode: 201, body };
@@ -496,8 +566,9 @@ function responseFor(movement: Movement, row: TransferRow, outcome: EntryOutcome
       ? "not-found"
       : outcome.reason;
   const detail = slug === "not-found" ? "No such account." : REJECTION_DETAIL[outcome.reason];
+  const limit = outcome.reason === "limit-exceeded" ? { limit: outcome.limit } : {};
   const problem: StoredProblem = {
-    problem: { slug, detail, extensions: { [`${movement.kind}Id`]: movement.id } },
+    problem: { slug, detail, extensions: { [`${movement.kind}Id`]: movement.id, ...limit } },
   };
   return { statusCode: slug === "not-found" ? 404 : 422, body: problem };
 }
