@@ -70,7 +70,7 @@ export function registerAccountSecurityRoutes(
         },
       },
     },
-    async (request) => identity.mfaStatus(request.caller),
+    async (request) => identity.accountSecurity.mfaStatus(request.caller),
   );
 
   app.post(
@@ -88,7 +88,7 @@ export function registerAccountSecurityRoutes(
         },
       },
     },
-    async (request) => identity.startTotp(request.caller, stepUpProof(request)),
+    async (request) => identity.accountSecurity.startTotp(request.caller, stepUpProof(request)),
   );
 
   app.post(
@@ -107,7 +107,7 @@ export function registerAccountSecurityRoutes(
         response: { 200: RecoveryCodesSchema, ...problemResponses(400, 401, 409, 422, 423, 429) },
       },
     },
-    async (request) => identity.confirmTotp(request.caller, request.body.code),
+    async (request) => identity.accountSecurity.confirmTotp(request.caller, request.body.code),
   );
 
   app.delete(
@@ -124,7 +124,7 @@ export function registerAccountSecurityRoutes(
       },
     },
     async (request, reply) => {
-      await identity.removeTotp(request.caller, stepUpProof(request));
+      await identity.accountSecurity.removeTotp(request.caller, stepUpProof(request));
       return reply.code(204).send(null);
     },
   );
@@ -142,7 +142,7 @@ export function registerAccountSecurityRoutes(
         response: { 200: RecoveryCodesSchema, ...problemResponses(401, 409, 422) },
       },
     },
-    async (request) => identity.regenerateRecoveryCodes(request.caller, stepUpProof(request)),
+    async (request) => identity.accountSecurity.regenerateRecoveryCodes(request.caller, stepUpProof(request)),
   );
 
   app.post(
@@ -158,7 +158,10 @@ export function registerAccountSecurityRoutes(
       },
     },
     async (request) => {
-      const started = await identity.passkeyRegistrationOptions(request.caller, stepUpProof(request));
+      const started = await identity.accountSecurity.passkeyRegistrationOptions(
+        request.caller,
+        stepUpProof(request),
+      );
       return { ...started, options: started.options as unknown as Record<string, unknown> };
     },
   );
@@ -184,7 +187,7 @@ export function registerAccountSecurityRoutes(
     },
     async (request, reply) => {
       const { challengeId, response, name } = request.body;
-      const passkey = await identity.registerPasskey(request.caller, {
+      const passkey = await identity.accountSecurity.registerPasskey(request.caller, {
         challengeId,
         response: response as unknown as RegistrationResponseJSON,
         name,
@@ -204,7 +207,7 @@ export function registerAccountSecurityRoutes(
         response: { 200: Type.Object({ items: Type.Array(PasskeySchema) }), ...problemResponses(401) },
       },
     },
-    async (request) => ({ items: await identity.listPasskeys(request.caller) }),
+    async (request) => ({ items: await identity.accountSecurity.listPasskeys(request.caller) }),
   );
 
   app.delete(
@@ -222,7 +225,7 @@ export function registerAccountSecurityRoutes(
       },
     },
     async (request, reply) => {
-      await identity.removePasskey(request.caller, request.params.id, stepUpProof(request));
+      await identity.accountSecurity.removePasskey(request.caller, request.params.id, stepUpProof(request));
       return reply.code(204).send(null);
     },
   );
@@ -279,7 +282,7 @@ export function registerAccountSecurityRoutes(
       },
     },
     async (request, reply) => {
-      await identity.changePassword(request.caller, request.body, stepUpProof(request));
+      await identity.accountSecurity.changePassword(request.caller, request.body, stepUpProof(request));
       return reply.code(204).send(null);
     },
   );
@@ -299,7 +302,7 @@ export function registerAccountSecurityRoutes(
       },
     },
     async (request, reply) => {
-      await identity.changeEmail(request.caller, request.body.email, stepUpProof(request));
+      await identity.accountSecurity.changeEmail(request.caller, request.body.email, stepUpProof(request));
       return reply.code(204).send(null);
     },
   );

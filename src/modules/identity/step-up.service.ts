@@ -230,7 +230,8 @@ export function callerSubject(context: RequestContext): SubjectRef {
   return { type: actor.type, id: actor.id };
 }
 
-function sessionOf(context: RequestContext): string {
+/** The session of a signed-in caller. */
+export function sessionOf(context: RequestContext): string {
   const actor = context.actor;
   if (actor.type !== "customer" && actor.type !== "staff") throw new AppError("unauthorized");
   return actor.sessionId;
