@@ -52,6 +52,7 @@ export interface App {
     ledger: ledger.LedgerService;
     payments: payments.PaymentService;
     payees: payments.PayeeService;
+    scheduledTransfers: payments.ScheduledTransferService;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -181,6 +182,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
     customers: customerService,
   });
 
+  const scheduledService = new payments.ScheduledTransferService({
+    ...common,
+    payments: paymentService,
+    ledger: ledgerService,
+    stepUp,
+    leaseS: config.scheduler.leaseS,
+  });
+
   const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
   const http = await createHttpServer({
     logger,
@@ -215,9 +224,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   ledger.registerAccountRoutes(http, { ledger: ledgerService, guards });
   payments.registerPaymentRoutes(http, { payments: paymentService, guards });
   payments.registerPayeeRoutes(http, { payees: payeeService, guards });
+  payments.registerScheduledTransferRoutes(http, { scheduled: scheduledService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
+  let scheduler: NodeJS.Timeout | undefined;
+  let schedulerRun: Promise<unknown> = Promise.resolve();
   const app: App = {
     config,
     clock,
@@ -234,6 +246,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       ledger: ledgerService,
       payments: paymentService,
       payees: payeeService,
+      scheduledTransfers: scheduledService,
     },
     async start() {
       if (started) return;
@@ -249,6 +262,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
           .catch((error) => logger.warn({ err: error }, "pruning identity challenges failed"));
       }, MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
+      if (config.scheduler.intervalMs > 0) {
+        scheduler = setInterval(() => {
+          // One pass at a time per node; a pass that outlasts the interval is not doubled.
+          schedulerRun = schedulerRun.then(() =>
+            scheduledService
+              .runDue()
+              .catch((error) => logger.warn({ err: error }, "running scheduled transfers failed")),
+          );
+        }, config.scheduler.intervalMs);
+        scheduler.unref();
+      }
     },
     async listen() {
       await app.start();
@@ -258,7 +282,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       shuttingDown = true;
       // Order matters: stop taking requests and finish in-flight ones, drain queued transfers,
       // publish what committed, then let go of the bus, the cache and the database.
+      if (scheduler) clearInterval(scheduler);
       await http.close();
+      // A scheduled run in progress books through the payment service: let it finish first.
+      await schedulerRun;
       await paymentService.close();
       if (maintenance) clearInterval(maintenance);
       await relay.stop();

@@ -79,6 +79,8 @@ export interface Config {
   iban: { countryCode: string; bankCode: string };
   ledger: { systemAccountShards: number };
   transfers: { batchMax: number; queueMax: number; batchConcurrency: number; limits: TransferLimitsConfig };
+  /** Scheduled and standing transfers: how often each node looks for due runs (0 = never), and the lease. */
+  scheduler: { intervalMs: number; leaseS: number };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
@@ -328,6 +330,10 @@ export function loadConfig(env: Env = process.env): Config {
       // 0 = automatic: one batch at a time on PGlite, two on PostgreSQL (see ADR 0002).
       batchConcurrency: read.integer("OMNICORE_TRANSFER_BATCH_CONCURRENCY", 0, 0, 64),
       limits: readTransferLimits(read),
+    },
+    scheduler: {
+      intervalMs: read.integer("OMNICORE_SCHEDULER_INTERVAL_MS", 60_000, 0, 86_400_000),
+      leaseS: read.integer("OMNICORE_SCHEDULER_LEASE_S", 120, 10, 3_600),
     },
     outbox: {
       batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 100, 1, 10_000),

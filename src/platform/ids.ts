@@ -22,7 +22,8 @@ export type IdPrefix =
   | "pky"
   | "rcv"
   | "chl"
-  | "pye";
+  | "pye"
+  | "sto";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -7,6 +7,15 @@ import type { RequestContext } from "./context.ts";
  */
 export type StepUpOperation =
   | { type: "transfer"; fromAccountId: string; payee: string; amount: string; currency: string }
+  | {
+      type: "scheduled_transfer";
+      fromAccountId: string;
+      payee: string;
+      amount: string;
+      currency: string;
+      frequency: string;
+      firstRunOn: string;
+    }
   | { type: "change_email"; email: string }
   | { type: "change_phone"; phone: string | null }
   | { type: "change_password" }

@@ -65,6 +65,7 @@ interface Holder {
   transferKey: string;
   challengeId: string;
   payeeId: string;
+  scheduledId: string;
 }
 
 /**
@@ -98,6 +99,11 @@ const BOLA_CASES: Record<
   },
   "DELETE /v1/auth/devices/{deviceId}": {
     params: (victim) => ({ deviceId: victim.deviceId }),
+    status: 404,
+    slug: "not-found",
+  },
+  "DELETE /v1/scheduled-transfers/{id}": {
+    params: (victim) => ({ id: victim.scheduledId }),
     status: 404,
     slug: "not-found",
   },
@@ -170,7 +176,21 @@ async function newHolder(label: string): Promise<Omit<Holder, "transfer">> {
     payload: { name: "Somebody Else", iban: "DE89370400440532013000" },
   });
   expect(payee.statusCode, payee.body).toBe(201);
+  const scheduled = await app.http.inject({
+    method: "POST",
+    url: "/v1/scheduled-transfers",
+    headers: bearer(token),
+    payload: {
+      fromAccountId: account.id,
+      toIban: "DE89370400440532013000",
+      amount: eur("1.00"),
+      frequency: "monthly",
+      firstRunOn: "2099-01-01",
+    },
+  });
+  expect(scheduled.statusCode, scheduled.body).toBe(201);
   return {
+    scheduledId: scheduled.json<{ id: string }>().id,
     payeeId: payee.json<{ payee: { id: string } }>().payee.id,
     customerId,
     token,

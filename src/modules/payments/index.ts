@@ -8,6 +8,9 @@ export { PayeeService } from "./payee.service.ts";
 export { registerPaymentRoutes } from "./payment.routes.ts";
 export type { CashMovementDto, TransferDto } from "./payment.service.ts";
 export { PaymentService } from "./payment.service.ts";
+export { registerScheduledTransferRoutes } from "./scheduled.routes.ts";
+export type { ScheduledRunEvent, ScheduledTransferDto } from "./scheduled.service.ts";
+export { ScheduledTransferService } from "./scheduled.service.ts";
 
 export const migrations: MigrationSource = {
   module: "payments",
@@ -24,4 +27,5 @@ export const PAYMENT_EVENTS = [
   "withdrawal.rejected",
   "payee.created",
   "payee.deleted",
+  "scheduled_transfer.executed",
 ] as const;

@@ -24,6 +24,30 @@ export interface PaymentTables {
     request_id: string | null;
     created_at: Date;
   };
+  payments_scheduled_transfers: {
+    id: string;
+    customer_id: string;
+    from_account_id: string;
+    to_iban: string;
+    amount_minor: bigint | string;
+    currency: string;
+    reference: string | null;
+    frequency: "once" | "weekly" | "monthly";
+    /** A date: written and read as YYYY-MM-DD. */
+    next_run_on: string | Date | null;
+    end_on: string | Date | null;
+    status: "active" | "completed" | "cancelled";
+    locked_until: Date | null;
+    created_at: Date;
+  };
+  payments_scheduled_runs: {
+    order_id: string;
+    run_on: string | Date;
+    transfer_id: string | null;
+    status: "completed" | "rejected";
+    reason: string | null;
+    executed_at: Date;
+  };
   payments_payees: {
     id: string;
     customer_id: string;
@@ -36,6 +60,8 @@ export interface PaymentTables {
 }
 
 export type PayeeRow = PaymentTables["payments_payees"];
+export type ScheduledTransferRow = PaymentTables["payments_scheduled_transfers"];
+export type ScheduledFrequency = "once" | "weekly" | "monthly";
 export type TransferRow = PaymentTables["payments_transfers"];
 
 export function paymentsDb(db: Db): Kysely<PaymentTables> {
