@@ -9,16 +9,19 @@ import { type AccountDto, deposit, eur, newCustomer, newStaff, openAccount } fro
 
 describe("nextRun", () => {
   it.each([
-    ["once", "2031-01-31", null, null],
-    ["weekly", "2031-12-29", null, "2032-01-05"],
-    ["monthly", "2031-01-15", null, "2031-02-15"],
-    ["monthly", "2031-01-31", null, "2031-02-28"],
-    ["monthly", "2032-01-31", null, "2032-02-29"],
-    ["monthly", "2031-12-10", null, "2032-01-10"],
-    ["monthly", "2031-01-15", "2031-02-14", null],
-    ["weekly", "2031-01-01", "2031-01-08", "2031-01-08"],
-  ] as const)("%s from %s (end %s) is %s", (frequency, runOn, endOn, expected) => {
-    expect(nextRun(frequency, runOn, endOn)).toBe(expected);
+    ["once", "2031-01-31", null, null, null],
+    ["weekly", "2031-12-29", null, null, "2032-01-05"],
+    ["monthly", "2031-01-15", null, 15, "2031-02-15"],
+    ["monthly", "2031-01-31", null, 31, "2031-02-28"],
+    ["monthly", "2032-01-31", null, 31, "2032-02-29"],
+    // The anchor day comes back after a short month.
+    ["monthly", "2031-02-28", null, 31, "2031-03-31"],
+    ["monthly", "2031-03-31", null, 31, "2031-04-30"],
+    ["monthly", "2031-12-10", null, 10, "2032-01-10"],
+    ["monthly", "2031-01-15", "2031-02-14", 15, null],
+    ["weekly", "2031-01-01", "2031-01-08", null, "2031-01-08"],
+  ] as const)("%s from %s (end %s, anchor %s) is %s", (frequency, runOn, endOn, anchor, expected) => {
+    expect(nextRun(frequency, runOn, endOn, anchor)).toBe(expected);
   });
 });
 

@@ -36,6 +36,8 @@ export interface PaymentTables {
     /** A date: written and read as YYYY-MM-DD. */
     next_run_on: string | Date | null;
     end_on: string | Date | null;
+    /** The day of the month a monthly order keeps (from its first date). */
+    anchor_day: number | null;
     status: "active" | "completed" | "cancelled";
     locked_until: Date | null;
     created_at: Date;

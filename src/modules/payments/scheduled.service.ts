@@ -121,6 +121,7 @@ export class ScheduledTransferService {
       frequency: input.frequency,
       next_run_on: input.firstRunOn,
       end_on: input.endOn ?? null,
+      anchor_day: Number(input.firstRunOn.slice(8, 10)),
       status: "active",
       locked_until: null,
       created_at: clock.now(),
@@ -207,7 +208,12 @@ export class ScheduledTransferService {
   async #execute(order: ScheduledTransferRow): Promise<void> {
     const runOn = String(order.next_run_on);
     const outcome = await this.#book(order, runOn);
-    const next = nextRun(order.frequency, runOn, order.end_on === null ? null : String(order.end_on));
+    const next = nextRun(
+      order.frequency,
+      runOn,
+      order.end_on === null ? null : String(order.end_on),
+      order.anchor_day,
+    );
     await inTransaction(this.#options.db, async (tx) => {
       await paymentsTx(tx)
         .insertInto("payments_scheduled_runs")
@@ -271,6 +277,7 @@ export class ScheduledTransferService {
         "frequency",
         sql<string | null>`next_run_on::text`.as("next_run_on"),
         sql<string | null>`end_on::text`.as("end_on"),
+        "anchor_day",
         "status",
         "locked_until",
         "created_at",
@@ -293,8 +300,16 @@ function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
 
-/** The next date of a standing order; a month-end date clamps (31 Jan → 28/29 Feb). */
-export function nextRun(frequency: ScheduledFrequency, runOn: string, endOn: string | null): string | null {
+/**
+ * The next date of a standing order. A monthly order keeps its anchor day, clamped to the length
+ * of the month: set up on 31 January it runs 28/29 February, 31 March, 30 April.
+ */
+export function nextRun(
+  frequency: ScheduledFrequency,
+  runOn: string,
+  endOn: string | null,
+  anchorDay: number | null = null,
+): string | null {
   if (frequency === "once") return null;
   const [year, month, day] = runOn.split("-").map(Number) as [number, number, number];
   let next: Date;
@@ -302,7 +317,7 @@ export function nextRun(frequency: ScheduledFrequency, runOn: string, endOn: str
     next = new Date(Date.UTC(year, month - 1, day + 7));
   } else {
     const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
-    next = new Date(Date.UTC(year, month, Math.min(day, lastDay)));
+    next = new Date(Date.UTC(year, month, Math.min(anchorDay ?? day, lastDay)));
   }
   const iso = isoDay(next);
   return endOn !== null && iso > endOn ? null : iso;
