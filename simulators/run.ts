@@ -1,0 +1,25 @@
+import { type PaymentRailSimulator, startPaymentRailFromEnv } from "./payment-rail/server.ts";
+
+/**
+ * `npm run simulators`: starts every external system Omnicore talks to in development (for now
+ * the payment rail), configured from the environment, until SIGINT or SIGTERM.
+ */
+const running: Array<{ name: string; simulator: Pick<PaymentRailSimulator, "close"> }> = [
+  { name: "payment rail", simulator: await startPaymentRailFromEnv(process.env) },
+];
+
+let stopping = false;
+
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.info(`${signal}: stopping simulators`);
+  const results = await Promise.allSettled(running.map(({ simulator }) => simulator.close()));
+  results.forEach((result, index) => {
+    if (result.status === "rejected") console.error(`${running[index]?.name} did not stop:`, result.reason);
+  });
+  process.exit(results.some((result) => result.status === "rejected") ? 1 : 0);
+}
+
+process.once("SIGINT", (signal) => void stop(signal));
+process.once("SIGTERM", (signal) => void stop(signal));
