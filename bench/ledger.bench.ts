@@ -33,13 +33,13 @@ const SERVICE_TRANSFERS = Number(process.env.BENCH_SERVICE_TRANSFERS ?? 20_000);
 const ADMIN = { email: "bench-admin@omnicore.local", password: "bench-admin-password-2026" };
 const PASSWORD = "bench-customer-password-2026";
 
-interface Backend {
+export interface Backend {
   name: "pglite" | "postgres";
   env: Record<string, string>;
   cleanup: () => Promise<void>;
 }
 
-async function backends(): Promise<Backend[]> {
+export async function backends(): Promise<Backend[]> {
   const dir = mkdtempSync(join(tmpdir(), "omnicore-bench-"));
   const list: Backend[] = [
     {
@@ -263,9 +263,10 @@ async function seedOverHttp(base: string) {
   return customers;
 }
 
-async function httpFigures(backend: Backend) {
+/** `POST /v1/transfers` under load over HTTP; `extraEnv` varies the server (e.g. fraud on or off). */
+export async function httpFigures(backend: Backend, extraEnv: Record<string, string> = {}) {
   const { env, drop } = await freshEnv(backend);
-  const { child, base } = await startLedgerServer(env);
+  const { child, base } = await startLedgerServer({ ...env, ...extraEnv });
   try {
     const customers = await seedOverHttp(base);
     let connection = 0;

@@ -5,6 +5,7 @@
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   ledger: async () => (await import("./ledger.bench.ts")).runLedgerBenchmark(),
   auth: async () => (await import("./auth.bench.ts")).runAuthBenchmark(),
+  payments: async () => (await import("./payments.bench.ts")).runPaymentsBenchmark(),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.ts";
 import * as customers from "./modules/customers/index.ts";
+import { FraudCaseMetrics, FraudCaseService, registerFraudCaseRoutes } from "./modules/fraud/cases/index.ts";
+import * as fraud from "./modules/fraud/index.ts";
 import * as identity from "./modules/identity/index.ts";
 import * as ledger from "./modules/ledger/index.ts";
 import * as payments from "./modules/payments/index.ts";
@@ -19,6 +21,7 @@ import { MemoryEventBus } from "./platform/events/memory-bus.ts";
 import { NatsEventBus } from "./platform/events/nats-bus.ts";
 import { outboxLag } from "./platform/events/outbox.ts";
 import { OutboxRelay } from "./platform/events/relay.ts";
+import type { FraudCaseOpener, FraudGate } from "./platform/fraud.ts";
 import { createGuards } from "./platform/http/auth.ts";
 import { createOriginResolver } from "./platform/http/client-origin.ts";
 import { registerOpsRoutes } from "./platform/http/ops.routes.ts";
@@ -53,6 +56,8 @@ export interface App {
     payments: payments.PaymentService;
     payees: payments.PayeeService;
     scheduledTransfers: payments.ScheduledTransferService;
+    fraudCases: FraudCaseService;
+    fraud: fraud.FraudService;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -71,6 +76,8 @@ export function allMigrations(): Migration[] {
     identity.migrations,
     ledger.migrations,
     payments.migrations,
+    // One source for the whole fraud module: the engine (0001) and the cases (0002) share the folder.
+    fraud.migrations,
   ]);
 }
 
@@ -165,6 +172,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     ledger: config.ledger,
   });
   await ledgerService.init();
+  // Payments ask fraud for decisions and open its cases; fraud resolves held payments through
+  // payments. Both are built below; these are bound once they exist.
+  let fraudGate: FraudGate | undefined;
+  let fraudCases: FraudCaseOpener | undefined;
   const paymentService = new payments.PaymentService({
     ...common,
     ledger: ledgerService,
@@ -174,6 +185,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
     databaseConnections: database.connections,
     stepUp,
     customerTiers: (tx, ids) => customerService.tiers(tx, ids),
+    fraud: () => fraudGate,
+    cases: () => requireBuilt(fraudCases),
+    customerName: async (customerId) => {
+      const customer = await customerService.get(customerId);
+      return customer ? `${customer.givenName} ${customer.familyName}` : undefined;
+    },
+    iban: config.iban,
+    rail: config.rail,
   });
 
   const payeeService = new payments.PayeeService({
@@ -191,6 +210,34 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
+  // The fraud decision engine: payments ask it through `fraudGate`; its profile consumers are
+  // subscribed by init(), before start().
+  const fraudService = new fraud.FraudService({
+    ...common,
+    cache,
+    dispatcher,
+    config: config.fraud,
+    metrics: new fraud.FraudMetrics(metrics.registry),
+  });
+  await fraudService.init();
+  // Off means payments skip the gate entirely (no decision stored), not an "allow" per payment.
+  fraudGate = config.fraud.enabled ? fraudService : undefined;
+  // Investigations of held payments: payments open cases through `fraudCases` (bound here), and
+  // the cases resolve held payments through payments' HeldPayments port.
+  const fraudCaseService = new FraudCaseService({
+    ...common,
+    heldPayments: paymentService.held,
+    identity: identityService,
+    ledger: ledgerService,
+    customers: customerService,
+    payments: new payments.PaymentHistory({ db }),
+    payees: payeeService,
+    engine: fraudService,
+    stepUp,
+    metrics: new FraudCaseMetrics(metrics.registry),
+    selfReleaseMaxScore: config.fraudCases.selfReleaseMaxScore,
+  });
+  fraudCases = fraudCaseService;
   const http = await createHttpServer({
     logger,
     metrics,
@@ -225,11 +272,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
   payments.registerPaymentRoutes(http, { payments: paymentService, guards });
   payments.registerPayeeRoutes(http, { payees: payeeService, guards });
   payments.registerScheduledTransferRoutes(http, { scheduled: scheduledService, guards });
+  payments.registerRailRoutes(http, { rail: paymentService.rail });
+  registerFraudCaseRoutes(http, { cases: fraudCaseService, guards });
+  fraud.registerFraudRoutes(http, { fraud: fraudService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
   let scheduler: NodeJS.Timeout | undefined;
   let schedulerRun: Promise<unknown> = Promise.resolve();
+  let railSender: NodeJS.Timeout | undefined;
+  let railRun: Promise<unknown> = Promise.resolve();
   const app: App = {
     config,
     clock,
@@ -247,6 +299,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       payments: paymentService,
       payees: payeeService,
       scheduledTransfers: scheduledService,
+      fraudCases: fraudCaseService,
+      fraud: fraudService,
     },
     async start() {
       if (started) return;
@@ -273,6 +327,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
         }, config.scheduler.intervalMs);
         scheduler.unref();
       }
+      if (paymentService.rail.enabled && config.rail.senderIntervalMs > 0) {
+        railSender = setInterval(() => {
+          railRun = railRun.then(() =>
+            paymentService.rail
+              .sendDue()
+              .catch((error) => logger.warn({ err: error }, "sending to the payment rail failed")),
+          );
+        }, config.rail.senderIntervalMs);
+        railSender.unref();
+      }
     },
     async listen() {
       await app.start();
@@ -283,9 +347,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // Order matters: stop taking requests and finish in-flight ones, drain queued transfers,
       // publish what committed, then let go of the bus, the cache and the database.
       if (scheduler) clearInterval(scheduler);
+      if (railSender) clearInterval(railSender);
       await http.close();
       // A scheduled run in progress books through the payment service: let it finish first.
       await schedulerRun;
+      await railRun;
       await paymentService.close();
       if (maintenance) clearInterval(maintenance);
       await relay.stop();

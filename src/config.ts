@@ -81,6 +81,21 @@ export interface Config {
   transfers: { batchMax: number; queueMax: number; batchConcurrency: number; limits: TransferLimitsConfig };
   /** Scheduled and standing transfers: how often each node looks for due runs (0 = never), and the lease. */
   scheduler: { intervalMs: number; leaseS: number };
+  /** The payment rail for payments to and from other banks (ISO 20022 over HTTP, signed webhooks). */
+  rail: {
+    url: string | undefined;
+    webhookSecret: string | undefined;
+    webhookToleranceS: number;
+    timeoutMs: number;
+    bankBic: string;
+    senderIntervalMs: number;
+    sendBatchMax: number;
+    retryBackoffMaxMs: number;
+  };
+  /** Fraud investigations: a held payment scored at most this is released by the customer's "it was me". */
+  fraudCases: { selfReleaseMaxScore: number };
+  /** The fraud decision engine: on/off, how long a node keeps the active rule set, the dry-run bound. */
+  fraud: { enabled: boolean; ruleSetCacheS: number; dryRunDecisionsMax: number };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
@@ -251,6 +266,17 @@ function readTransferLimits(read: Reader): TransferLimitsConfig {
   }
 }
 
+/** OMNICORE_FRAUD=on|off: off answers every payment "allow" without storing a decision (sandboxes only). */
+function readFraud(read: Reader): Config["fraud"] {
+  const mode = read.string("OMNICORE_FRAUD", "on");
+  if (mode !== "on" && mode !== "off") read.problems.push(`OMNICORE_FRAUD must be on or off, got "${mode}"`);
+  return {
+    enabled: mode !== "off",
+    ruleSetCacheS: read.integer("OMNICORE_FRAUD_RULE_SET_CACHE_S", 5, 0, 300),
+    dryRunDecisionsMax: read.integer("OMNICORE_FRAUD_DRY_RUN_DECISIONS_MAX", 10_000, 100, 1_000_000),
+  };
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 /** PSD2 and our own security model cap access tokens at ten minutes. */
 const ACCESS_TOKEN_TTL_MAX_S = 600;
@@ -335,6 +361,20 @@ export function loadConfig(env: Env = process.env): Config {
       intervalMs: read.integer("OMNICORE_SCHEDULER_INTERVAL_MS", 60_000, 0, 86_400_000),
       leaseS: read.integer("OMNICORE_SCHEDULER_LEASE_S", 120, 10, 3_600),
     },
+    rail: {
+      url: read.url("OMNICORE_RAIL_URL", ["http:", "https:"]),
+      webhookSecret: read.optional("OMNICORE_RAIL_WEBHOOK_SECRET"),
+      webhookToleranceS: read.integer("OMNICORE_RAIL_WEBHOOK_TOLERANCE_S", 300, 10, 3_600),
+      timeoutMs: read.integer("OMNICORE_RAIL_TIMEOUT_MS", 5_000, 100, 60_000),
+      bankBic: read.string("OMNICORE_BANK_BIC", "OMNIDEFFXXX"),
+      senderIntervalMs: read.integer("OMNICORE_RAIL_SENDER_INTERVAL_MS", 200, 0, 60_000),
+      sendBatchMax: read.integer("OMNICORE_RAIL_SEND_BATCH_MAX", 50, 1, 1_000),
+      retryBackoffMaxMs: read.integer("OMNICORE_RAIL_RETRY_BACKOFF_MAX_MS", 60_000, 100, 3_600_000),
+    },
+    fraudCases: {
+      selfReleaseMaxScore: read.integer("OMNICORE_FRAUD_SELF_RELEASE_MAX_SCORE", 60, 0, 100),
+    },
+    fraud: readFraud(read),
     outbox: {
       batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 100, 1, 10_000),
       pollIntervalMs: read.integer("OMNICORE_OUTBOX_POLL_INTERVAL_MS", 250, 10, 60_000),
@@ -366,6 +406,14 @@ export function loadConfig(env: Env = process.env): Config {
   read.problems.push(...validateTrustedProxies(config.edge.trustedProxies));
   if (config.auth.anomaly.denyScore <= config.auth.anomaly.stepUpScore) {
     read.problems.push("OMNICORE_ANOMALY_DENY_SCORE must be above OMNICORE_ANOMALY_STEP_UP_SCORE");
+  }
+  if (!/^[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?$/.test(config.rail.bankBic)) {
+    read.problems.push("OMNICORE_BANK_BIC must be a BIC (ISO 9362), e.g. OMNIDEFFXXX");
+  }
+  if (config.rail.url && !config.rail.webhookSecret) {
+    read.problems.push(
+      "OMNICORE_RAIL_URL is set but OMNICORE_RAIL_WEBHOOK_SECRET is not: rail callbacks could not be verified",
+    );
   }
   if (read.problems.length > 0) throw new ConfigError(read.problems);
   return config;

@@ -1,6 +1,6 @@
 import type { Clock } from "./clock.ts";
 import { actorId, type RequestContext } from "./context.ts";
-import type { Tx } from "./db/database.ts";
+import type { Db, Tx } from "./db/database.ts";
 import type { IdGenerator } from "./ids.ts";
 
 /**
@@ -42,4 +42,46 @@ export class AuditTrail {
       })
       .execute();
   }
+}
+
+/** One security event of the audit trail, as an investigator reads it. */
+export interface SecurityRecord {
+  action: string;
+  occurredAt: Date;
+  actorType: string;
+  channel: string | null;
+  deviceId: string | null;
+  ip: string | null;
+  country: string | null;
+  details: Record<string, unknown>;
+}
+
+/**
+ * The most recent `security.*` records about one subject (a customer), newest first. The audit
+ * trail is where the identity module writes them with channel, device, IP and country, so the
+ * fraud investigators read them here rather than asking identity to keep a second copy.
+ */
+export async function recentSecurityRecords(
+  db: Db,
+  subjectId: string,
+  limit: number,
+): Promise<SecurityRecord[]> {
+  const rows = await db
+    .selectFrom("platform_audit_log")
+    .select(["action", "occurred_at", "actor_type", "channel", "device_id", "ip", "country", "details"])
+    .where("subject_id", "=", subjectId)
+    .where("action", "like", "security.%")
+    .orderBy("seq", "desc")
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    action: row.action,
+    occurredAt: new Date(row.occurred_at),
+    actorType: row.actor_type,
+    channel: row.channel,
+    deviceId: row.device_id,
+    ip: row.ip,
+    country: row.country,
+    details: typeof row.details === "string" ? JSON.parse(row.details) : (row.details ?? {}),
+  }));
 }

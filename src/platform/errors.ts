@@ -36,6 +36,15 @@ export const PROBLEM_TYPES = {
   "same-account": { status: 422, title: "Source and destination are the same account" },
   "invalid-amount": { status: 422, title: "The amount is not valid" },
   "invalid-iban": { status: 422, title: "The IBAN is not valid" },
+  "payment-blocked": { status: 422, title: "The payment was refused by the bank's fraud checks" },
+  "external-transfers-unavailable": {
+    status: 422,
+    title: "Payments to other banks are not available: no payment rail is configured",
+  },
+  "webhook-signature-invalid": {
+    status: 401,
+    title: "The webhook's signature is missing, wrong or outside the allowed time window",
+  },
   "payload-too-large": { status: 413, title: "The request body is too large" },
   "rate-limited": { status: 429, title: "Too many requests" },
   "service-unavailable": { status: 503, title: "The service is temporarily unavailable" },

@@ -61,7 +61,15 @@ export interface FraudCaseOpener {
 
 export type HeldPaymentResolution =
   | { ok: true; status: string }
-  | { ok: false; reason: "not-held" | "insufficient-funds" | "account-not-active" | "account-not-found" };
+  | {
+      ok: false;
+      reason:
+        | "not-held"
+        | "insufficient-funds"
+        | "account-not-active"
+        | "account-not-found"
+        | "currency-mismatch";
+    };
 
 /** Implemented by payments: what an investigator's action does to the held payment. */
 export interface HeldPayments {

@@ -23,7 +23,12 @@ export type IdPrefix =
   | "rcv"
   | "chl"
   | "pye"
-  | "sto";
+  | "sto"
+  /** A fraud investigation case, and a note on one. */
+  | "cas"
+  | "fcn"
+  /** A fraud decision about a payment. */
+  | "fdc";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

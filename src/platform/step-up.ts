@@ -19,7 +19,9 @@ export type StepUpOperation =
   | { type: "change_email"; email: string }
   | { type: "change_phone"; phone: string | null }
   | { type: "change_password" }
-  | { type: "mfa_change"; action: string; target?: string | undefined };
+  | { type: "mfa_change"; action: string; target?: string | undefined }
+  /** The customer confirms that a payment held for fraud review was theirs ("it was me"). */
+  | { type: "release_held_transfer"; transferId: string };
 
 export interface TransferForStepUp {
   customerId: string;

@@ -97,7 +97,9 @@ function otherAudience(audience: TokenAudience): TokenAudience {
 }
 
 function audienceOf(route: DocumentedRoute): TokenAudience {
-  if (route.audience === "anonymous") throw new Error(`${route.key} is not protected`);
+  if (route.audience !== "customer" && route.audience !== "staff") {
+    throw new Error(`${route.key} is not protected by a token`);
+  }
   return route.audience;
 }
 
@@ -221,3 +223,27 @@ async function stillSignedIn(audience: TokenAudience, accessToken: string): Prom
   const response = await app.http.inject({ method: "GET", url, headers: bearer(accessToken) });
   return response.statusCode !== 401;
 }
+
+describe("API2 broken authentication on the signed webhooks", () => {
+  it("refuses every webhook route without a signature, with a garbage one, and with a customer token", async () => {
+    const webhooks = routes.filter((route) => route.audience === "webhook");
+    expect(webhooks.map((route) => route.key)).toContain("POST /v1/rail/callbacks");
+    const attempts: Array<Record<string, string>> = [
+      {},
+      { "x-rail-signature": "t=1,v1=00" },
+      { "x-rail-signature": "garbage" },
+      bearer(customer.tokens.accessToken),
+    ];
+    for (const route of webhooks) {
+      for (const headers of attempts) {
+        const response = await app.http.inject({
+          method: route.method,
+          url: route.path,
+          headers: { ...headers, "content-type": "application/xml" },
+          payload: "<Document/>",
+        });
+        expectProblem(response, 401, "webhook-signature-invalid");
+      }
+    }
+  });
+});

@@ -92,6 +92,12 @@ const BOLA_CASES: Record<
     status: 404,
     slug: "not-found",
   },
+  // "It was me" on someone else's payment: as for a payment that does not exist, before any step-up.
+  "POST /v1/transfers/{id}/confirm": {
+    params: (victim) => ({ id: victim.transfer.id }),
+    status: 404,
+    slug: "not-found",
+  },
   "DELETE /v1/auth/sessions/{id}": {
     params: (victim) => ({ id: victim.sessionId }),
     status: 404,

@@ -67,8 +67,9 @@ afterAll(async () => {
   await app?.destroy();
 });
 
+/** JSON bodies; a signed webhook's XML body is refused before it is read (authentication.test.ts). */
 function bodyRoutes(): DocumentedRoute[] {
-  return routes.filter((route) => route.hasBody);
+  return routes.filter((route) => route.hasBody && route.audience !== "webhook");
 }
 
 /** A caller the route's guard lets through, so that the body is what gets judged. */

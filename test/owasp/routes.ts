@@ -14,7 +14,8 @@ import { decodeClaims, PASSWORD, uniqueEmail } from "../identity.helpers.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /** Who a route is for, as its `security` in the OpenAPI document says. */
-export type RouteAudience = "customer" | "staff" | "anonymous";
+/** `webhook`: a machine-to-machine route authenticated by a signature over its body, not a token. */
+export type RouteAudience = "customer" | "staff" | "anonymous" | "webhook";
 
 export interface PathParam {
   name: string;
@@ -75,6 +76,9 @@ export const KNOWN_ROUTES: readonly string[] = [
   "GET /v1/staff/customers/{customerId}/sessions",
   "GET /v1/staff/accounts/{id}",
   "POST /v1/staff/accounts/{id}/deposits",
+  "GET /v1/staff/cases/{id}",
+  "POST /v1/staff/cases/{id}/release",
+  "POST /v1/transfers/{id}/confirm",
 ];
 
 function audienceOf(key: string, operation: OpenApiOperation): RouteAudience {
@@ -82,6 +86,7 @@ function audienceOf(key: string, operation: OpenApiOperation): RouteAudience {
   if (schemes.length === 0) return "anonymous";
   if (schemes.length === 1 && schemes[0] === "customerToken") return "customer";
   if (schemes.length === 1 && schemes[0] === "staffToken") return "staff";
+  if (schemes.length === 1 && schemes[0] === "railSignature") return "webhook";
   throw new Error(`${key}: security ${JSON.stringify(operation.security)} is not classified by this suite`);
 }
 
@@ -128,7 +133,7 @@ export function expectSoundEnumeration(routes: DocumentedRoute[]): void {
 }
 
 export function protectedRoutes(routes: DocumentedRoute[]): DocumentedRoute[] {
-  return routes.filter((route) => route.audience !== "anonymous");
+  return routes.filter((route) => route.audience === "customer" || route.audience === "staff");
 }
 
 export interface StaffAccess {
@@ -152,6 +157,17 @@ export const ALLOWED_ROLES: Record<string, StaffAccess> = {
   "GET /v1/staff/accounts/{id}": { roles: STAFF_ROLES },
   "POST /v1/staff/accounts/{id}/deposits": { roles: ["teller"] },
   "POST /v1/staff/accounts/{id}/withdrawals": { roles: ["teller"] },
+  "GET /v1/staff/cases": { roles: ["fraud_investigator", "admin"] },
+  "GET /v1/staff/cases/{id}": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/cases/{id}/release": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/cases/{id}/reject": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/cases/{id}/confirm-fraud": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/cases/{id}/notes": { roles: ["fraud_investigator", "admin"] },
+  "GET /v1/staff/fraud/rule-sets": { roles: ["fraud_investigator", "admin"] },
+  "GET /v1/staff/fraud/rule-sets/active": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/fraud/rule-sets": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/fraud/rule-sets/{version}/activate": { roles: ["fraud_investigator", "admin"] },
+  "POST /v1/staff/fraud/rule-sets/dry-run": { roles: ["fraud_investigator", "admin"] },
 };
 
 /** 32 hex digits that no UUIDv7 has (its version nibble is 7): a well-formed id never issued. */
@@ -162,8 +178,8 @@ export function neverIssuedId(prefix: string): string {
 }
 
 const PREFIXED_ID_PATTERN = /^\^([a-z]{3})_\[0-9a-f\]\{32\}\$$/;
-/** Candidates for parameters that are not prefixed ids (device ids and the like). */
-const PLAIN_CANDIDATES = ["device-0f0f0f0f", "0f0f0f0f"];
+/** Candidates for parameters that are not prefixed ids (device ids, rule-set versions and the like). */
+const PLAIN_CANDIDATES = ["device-0f0f0f0f", "0f0f0f0f", "999999999"];
 
 /**
  * A value the parameter's schema accepts, so that a 400 from the params schema can never hide a
@@ -350,6 +366,19 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
   "POST /v1/payees": (context) => ({ name: "Ada Lovelace", iban: context.payeeIban }),
   "POST /v1/staff/accounts/{id}/deposits": () => ({ amount: { amount: "1.00", currency: "EUR" } }),
   "POST /v1/staff/accounts/{id}/withdrawals": () => ({ amount: { amount: "1.00", currency: "EUR" } }),
+  "POST /v1/staff/cases/{id}/reject": () => ({ reasonCode: "suspected_fraud", note: "owasp" }),
+  "POST /v1/staff/cases/{id}/confirm-fraud": () => ({ note: "owasp" }),
+  "POST /v1/staff/cases/{id}/notes": () => ({ text: "owasp" }),
+  // A new, inactive version: the suite must not change how the app decides payments.
+  "POST /v1/staff/fraud/rule-sets": () => ({
+    rules: [{ code: "new_payee", feature: "new_payee", operator: "is_true", weight: 10 }],
+    thresholds: { challenge: 40, hold: 60, block: 95 },
+  }),
+  "POST /v1/staff/fraud/rule-sets/dry-run": () => ({
+    rules: [{ code: "new_payee", feature: "new_payee", operator: "is_true", weight: 10 }],
+    thresholds: { challenge: 40, hold: 60, block: 95 },
+    limit: 10,
+  }),
 };
 
 export function validBody(route: DocumentedRoute, context: BodyContext): Record<string, unknown> {

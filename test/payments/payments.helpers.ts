@@ -45,6 +45,9 @@ export interface TransactionDto {
 export interface TransferDto {
   id: string;
   status: string;
+  statusReason: string | null;
+  statusHistory: Array<{ status: string; reasonCode: string | null; at: string }>;
+  external: boolean;
   fromAccountId: string;
   toIban: string;
   amount: Amount;

@@ -74,13 +74,17 @@ describe("transfers: happy path", () => {
     expect(response.statusCode, response.body).toBe(201);
     const created = response.json<TransferDto>();
     expect(created).toMatchObject({
-      status: "completed",
+      status: "settled",
+      statusReason: null,
+      external: false,
       fromAccountId: a.account.id,
       toIban: b.account.iban,
       amount: eur("30.50"),
       reference: "Invoice 42",
     });
     expect(created.id).toMatch(/^trf_[0-9a-f]{32}$/);
+    // Inside the bank the whole lifecycle happens in the one transaction that books it.
+    expect(created.statusHistory.map((step) => step.status)).toEqual(["received", "accepted", "settled"]);
 
     expect((await getAccount(app, a.customer.token, a.account.id)).balances).toEqual({
       booked: eur("69.50"),
@@ -158,7 +162,7 @@ describe("transfers: refusals book nothing", () => {
     return response;
   }
 
-  it("refuses more than the available balance with 422 insufficient-funds, and the transfer is not readable", async () => {
+  it("refuses more than the available balance with 422 insufficient-funds; the customer sees it rejected with that reason", async () => {
     const response = await expectRefused(
       a,
       { fromAccountId: a.account.id, toIban: b.account.iban, amount: eur("50.01") },
@@ -167,7 +171,16 @@ describe("transfers: refusals book nothing", () => {
     );
     const transferId = response.json<{ transferId?: string }>().transferId;
     expect(transferId).toMatch(/^trf_/);
-    expectProblem(await getTransfer(a.customer.token, String(transferId)), 404, "not-found");
+    const read = await getTransfer(a.customer.token, String(transferId));
+    expect(read.statusCode).toBe(200);
+    expect(read.json<TransferDto>()).toMatchObject({
+      status: "rejected",
+      statusReason: "insufficient-funds",
+    });
+    expect(read.json<TransferDto>().statusHistory.map((step) => step.status)).toEqual([
+      "received",
+      "rejected",
+    ]);
   });
 
   it("refuses a EUR amount to a JPY account with 422 currency-mismatch", async () => {

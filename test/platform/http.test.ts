@@ -184,7 +184,11 @@ describe("API description", () => {
     expect(document.paths).toHaveProperty("/health");
     expect(document.paths).not.toHaveProperty("/metrics");
     expect(document.paths).not.toHaveProperty("/openapi.json");
-    expect(Object.keys(document.components.securitySchemes).sort()).toEqual(["customerToken", "staffToken"]);
+    expect(Object.keys(document.components.securitySchemes).sort()).toEqual([
+      "customerToken",
+      "railSignature",
+      "staffToken",
+    ]);
   });
 
   it("serves the interactive reference at /docs as HTML", async () => {

@@ -331,6 +331,57 @@ export class IdentityService {
     return { unlocked };
   }
 
+  // Reads and actions for other modules' investigations (fraud cases). The caller checks the
+  // staff role and writes the audit record of the access, as the context it assembles is one read.
+
+  /** The customer's most recent sessions in any state (ended ones are evidence too), newest first. */
+  async recentSessionsOf(customerId: string, limit: number): Promise<CustomerSessionRecord[]> {
+    const rows = await inTransaction(this.#options.db, (tx) =>
+      this.#repository.recentSessions(tx, { type: "customer", id: customerId }, limit),
+    );
+    return rows.map(toSessionRecord);
+  }
+
+  /** The devices the customer signed in from, most recently seen first. */
+  async devicesOf(customerId: string): Promise<CustomerDeviceRecord[]> {
+    const rows = await this.#repository.devices(this.#options.db, { type: "customer", id: customerId });
+    return rows.map((row) => ({
+      deviceId: row.device_id,
+      platform: row.platform,
+      appVersion: row.app_version,
+      trusted: row.trusted_at !== null,
+      firstSeenAt: row.first_seen_at,
+      lastSeenAt: row.last_seen_at,
+    }));
+  }
+
+  /**
+   * Ends every session of the customer inside the caller's transaction (confirmed fraud). Returns
+   * the session ids; pass them to `denyListSessions` after the commit so that their access tokens
+   * stop at once on every node, not only at their expiry.
+   */
+  async revokeAllCustomerSessions(
+    tx: Tx,
+    context: RequestContext,
+    customerId: string,
+    reason: string,
+  ): Promise<string[]> {
+    const subject = { type: "customer" as const, id: customerId };
+    const revoked = await this.sessions.revokeAll(tx, actingFor(context, customerId), subject, reason);
+    if (revoked.length > 0) {
+      await this.#security.record(tx, actingFor(context, customerId), {
+        kind: "session_revoked",
+        subject,
+        details: { reason, sessionCount: revoked.length },
+      });
+    }
+    return revoked;
+  }
+
+  async denyListSessions(sessionIds: string[]): Promise<void> {
+    await this.sessions.denyList(sessionIds);
+  }
+
   async createStaffUser(context: RequestContext, input: NewStaffUser): Promise<StaffUser> {
     // Staff always have an authenticator app, so the with-MFA minimum applies.
     assertPasswordAcceptable(input.password, { mfaEnabled: true, email: input.email });
@@ -406,4 +457,44 @@ export class IdentityService {
 /** A staff member's context, marked as acting for `customerId` in every event and audit record. */
 function actingFor(context: RequestContext, customerId: string): RequestContext {
   return { ...context, onBehalfOf: customerId };
+}
+
+/** A session as an investigator reads it: where and how the customer signed in, and how it ended. */
+export interface CustomerSessionRecord {
+  id: string;
+  channel: string;
+  deviceId: string | null;
+  platform: string | null;
+  strength: string;
+  ip: string | null;
+  country: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+}
+
+export interface CustomerDeviceRecord {
+  deviceId: string;
+  platform: string | null;
+  appVersion: string | null;
+  trusted: boolean;
+  firstSeenAt: Date;
+  lastSeenAt: Date;
+}
+
+function toSessionRecord(row: SessionRow): CustomerSessionRecord {
+  return {
+    id: row.id,
+    channel: row.channel,
+    deviceId: row.device_id,
+    platform: row.platform,
+    strength: row.strength,
+    ip: row.ip,
+    country: row.country,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    revokedAt: row.revoked_at,
+    revokedReason: row.revoked_reason,
+  };
 }

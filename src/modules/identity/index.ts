@@ -3,7 +3,12 @@ import type { MigrationSource } from "../../platform/db/migrations.ts";
 import { SECURITY_EVENT_KINDS } from "./security-events.ts";
 
 export { registerIdentityRoutes } from "./identity.routes.ts";
-export type { Credentials, NewCustomerRegistration } from "./identity.service.ts";
+export type {
+  Credentials,
+  CustomerDeviceRecord,
+  CustomerSessionRecord,
+  NewCustomerRegistration,
+} from "./identity.service.ts";
 export { IdentityService, STAFF_CHANNELS } from "./identity.service.ts";
 export type { SubjectType } from "./identity.tables.ts";
 export type { SecurityEventData, SecurityEventKind } from "./security-events.ts";

@@ -5,6 +5,7 @@ export { registerAccountRoutes, toAccountDto } from "./account.routes.ts";
 export { normalizeIban } from "./iban.ts";
 export type {
   Account,
+  AccountFrozenEvent,
   AccountTransaction,
   CustomerAccountType,
   PostingLeg,
@@ -20,4 +21,4 @@ export const migrations: MigrationSource = {
 };
 
 /** Events this module publishes (see docs/events.md). */
-export const LEDGER_EVENTS = ["account.opened"] as const;
+export const LEDGER_EVENTS = ["account.opened", "account.frozen"] as const;

@@ -132,6 +132,25 @@ export class LedgerRepository {
     return BigInt(result.rows[0]!.value);
   }
 
+  /**
+   * Freezes the owner's active accounts; returns the ids it froze. The rows are locked in id order
+   * first, as every posting does, so a freeze never deadlocks with a transfer in flight.
+   */
+  async freezeAccountsOfOwner(tx: Tx, ownerCustomerId: string, at: Date): Promise<string[]> {
+    const owned = await this.accountsOfOwner(ownerCustomerId, tx);
+    const ids = owned.filter((row) => row.status === "active").map((row) => row.id);
+    if (ids.length === 0) return [];
+    await this.lockAccounts(tx, ids);
+    const rows = await ledgerTx(tx)
+      .updateTable("ledger_accounts")
+      .set({ status: "frozen", updated_at: at })
+      .where("id", "in", ids)
+      .where("status", "=", "active")
+      .returning("id")
+      .execute();
+    return rows.map((row) => row.id).sort();
+  }
+
   async insertAccount(tx: Tx, row: AccountRow): Promise<void> {
     await ledgerTx(tx).insertInto("ledger_accounts").values(row).execute();
   }
@@ -179,8 +198,9 @@ export class LedgerRepository {
     return query.executeTakeFirst();
   }
 
-  async accountByIban(iban: string): Promise<AccountRow | undefined> {
-    return this.#ledger()
+  /** Read in `tx` when given: a caller inside a transaction must not wait for another connection. */
+  async accountByIban(iban: string, tx?: Tx): Promise<AccountRow | undefined> {
+    return (tx ? ledgerTx(tx) : this.#ledger())
       .selectFrom("ledger_accounts")
       .selectAll()
       .where("iban", "=", iban)

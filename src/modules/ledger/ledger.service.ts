@@ -49,6 +49,12 @@ export interface AccountTransaction {
   transferId: string | null;
 }
 
+export interface AccountFrozenEvent extends Record<string, unknown> {
+  accountId: string;
+  customerId: string;
+  reason: string;
+}
+
 export interface LedgerServiceOptions extends ServiceDependencies {
   idempotency: IdempotencyStore;
   inFlight: InFlightKeys;
@@ -217,8 +223,8 @@ export class LedgerService {
     return toAccount(row);
   }
 
-  async findByIban(iban: string): Promise<Account | undefined> {
-    const row = await this.#repository.accountByIban(iban);
+  async findByIban(iban: string, tx?: Tx): Promise<Account | undefined> {
+    const row = await this.#repository.accountByIban(iban, tx);
     return row ? toAccount(row) : undefined;
   }
 
@@ -419,6 +425,31 @@ export class LedgerService {
       throw new AppError("conflict", `The hold is already ${hold.status}.`);
     }
     return hold;
+  }
+
+  /**
+   * Freezes every active account of the customer inside the caller's transaction (confirmed
+   * fraud): a frozen account takes part in no posting and no new hold (the posting engine and
+   * `placeHold` refuse any account that is not active). Audited and published per account.
+   */
+  async freezeCustomerAccounts(
+    tx: Tx,
+    context: RequestContext,
+    customerId: string,
+    reason: string,
+  ): Promise<string[]> {
+    const frozen = await this.#repository.freezeAccountsOfOwner(tx, customerId, this.#options.clock.now());
+    const { events, audit } = this.#options;
+    for (const accountId of frozen) {
+      const data: AccountFrozenEvent = { accountId, customerId, reason };
+      await appendToOutbox(tx, [events.create(context, "account.frozen", accountId, data)]);
+      await audit.record(tx, context, {
+        action: "account.frozen",
+        subjectId: accountId,
+        details: { reason, statusBefore: "active", statusAfter: "frozen" },
+      });
+    }
+    return frozen;
   }
 
   /** Sum of postings per currency (must be zero) and accounts whose balance disagrees with them. */

@@ -5,12 +5,27 @@ import { AmountSchema, IdempotencyHeaders, problemResponses } from "../../platfo
 import type { HttpServer } from "../../platform/http/server.ts";
 import { STEP_UP_PROOF_HEADER } from "../../platform/step-up.ts";
 import type { PaymentService } from "./payment.service.ts";
+import { isFinal } from "./transfer-lifecycle.ts";
+
+const TRANSFER_STATUSES = ["received", "pending_review", "accepted", "settled", "rejected", "returned"];
 
 const TransferSchema = Type.Object({
   id: Type.String(),
-  status: Type.String(),
+  status: Type.String({ enum: TRANSFER_STATUSES }),
+  statusReason: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "Why the payment is in its state: fraud_review, fraud_blocked, insufficient-funds, or the rail's ISO 20022 code",
+  }),
+  statusHistory: Type.Array(
+    Type.Object({
+      status: Type.String({ enum: TRANSFER_STATUSES }),
+      reasonCode: Type.Union([Type.String(), Type.Null()]),
+      at: Type.String({ format: "date-time" }),
+    }),
+  ),
   fromAccountId: Type.String(),
   toIban: Type.String(),
+  external: Type.Boolean(),
   amount: AmountSchema,
   reference: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String({ format: "date-time" }),
@@ -54,7 +69,7 @@ export function registerPaymentRoutes(
       schema: {
         tags: ["transfers"],
         security: [{ customerToken: [] }],
-        summary: "Move money from one of the caller's accounts to any account of the bank, by IBAN",
+        summary: "Move money from one of the caller's accounts to any IBAN, at this bank or another",
         headers: TransferHeaders,
         body: Type.Object(
           {
@@ -65,8 +80,15 @@ export function registerPaymentRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 201: TransferSchema, ...problemResponses(400, 401, 404, 409, 422, 503) },
+        response: {
+          201: TransferSchema,
+          202: TransferSchema,
+          ...problemResponses(400, 401, 404, 409, 422, 503),
+        },
         description:
+          "201 when the payment settled at once (inside the bank); 202 when it is held for review " +
+          "(`pending_review`) or on its way to another bank through the payment rail (`received`); follow " +
+          "it with GET /v1/transfers/{id}. A payment refused by the fraud checks answers 422 `payment-blocked`. " +
           "Idempotent: the same Idempotency-Key and body return the first result; a different body is 422; " +
           "the same key while the first request runs is 409. A transfer to a payee not yet approved, or above " +
           "the step-up amount, answers 401 `step-up-required` until retried with X-Step-Up-Proof.",
@@ -80,7 +102,7 @@ export function registerPaymentRoutes(
         request.headers["idempotency-key"],
         request.headers[STEP_UP_PROOF_HEADER],
       );
-      return reply.code(201).send(transfer);
+      return reply.code(isFinal(transfer.status) ? 201 : 202).send(transfer);
     },
   );
 
@@ -91,7 +113,7 @@ export function registerPaymentRoutes(
       schema: {
         tags: ["transfers"],
         security: [{ customerToken: [] }],
-        summary: "A transfer the caller made",
+        summary: "A transfer the caller made, in whatever state it is, with its status history",
         params: Type.Object({ id: Type.String({ pattern: "^trf_[0-9a-f]{32}$" }) }),
         response: { 200: TransferSchema, ...problemResponses(400, 401, 404) },
       },

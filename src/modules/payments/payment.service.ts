@@ -7,6 +7,7 @@ import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError, type ProblemSlug } from "../../platform/errors.ts";
 import type { DomainEvent } from "../../platform/events/event.ts";
 import { outboxStatement } from "../../platform/events/outbox.ts";
+import type { FraudCaseOpener, FraudGate, HeldPayments, RiskDecision } from "../../platform/fraud.ts";
 import type { IdempotencyStore, InFlightKeys, StoredResponse } from "../../platform/idempotency.ts";
 import { requestHash } from "../../platform/idempotency.ts";
 import { type AmountDto, parseAmount, toAmountDto } from "../../platform/money.ts";
@@ -18,6 +19,11 @@ import { Batcher } from "./batcher.ts";
 import { type LimitCandidate, type LimitKind, TransferLimitGuard } from "./limits.ts";
 import { PaymentsRepository } from "./payments.repository.ts";
 import type { MovementKind, TransferRow } from "./payments.tables.ts";
+import { PendingTransfers, type SingleTransfer } from "./pending-transfers.ts";
+import { RailClient } from "./rail/rail.client.ts";
+import { type RailConfig, RailService } from "./rail/rail.service.ts";
+import { RailOutbox } from "./rail/rail-outbox.ts";
+import { historyOf, type TransferDto, transferDto } from "./transfer-lifecycle.ts";
 
 export interface PaymentServiceOptions extends ServiceDependencies {
   ledger: LedgerService;
@@ -29,7 +35,19 @@ export interface PaymentServiceOptions extends ServiceDependencies {
   databaseConnections: number;
   /** Strong customer authentication of risky transfers (provided by the identity module). */
   stepUp: StepUpGate;
+  /** Fraud decisions before a payment books (provided by the fraud module); absent = none. */
+  fraud: () => FraudGate | undefined;
+  /** Opens the case of a payment held for review (provided by the fraud module). */
+  cases: () => FraudCaseOpener;
+  /** The account holder's display name, the debtor of payments to other banks. */
+  customerName: (customerId: string) => Promise<string | undefined>;
+  /** This bank's IBAN country and bank code: any other IBAN is at another bank. */
+  iban: { countryCode: string; bankCode: string };
+  rail: RailConfig;
 }
+
+/** Where a validated transfer goes after its checks. */
+type TransferRoute = "instant" | SingleTransfer["route"];
 
 /**
  * Batches in flight at once. Two overlap one batch's commit with the next one's reads on
@@ -58,16 +76,8 @@ interface Movement {
   amountMinor: bigint;
   currency: string;
   reference: string | null;
-}
-
-export interface TransferDto {
-  id: string;
-  status: "completed";
-  fromAccountId: string;
-  toIban: string;
-  amount: AmountDto;
-  reference: string | null;
-  createdAt: string;
+  /** The fraud decision that let it through, when one was made. */
+  decisionId?: string | undefined;
 }
 
 export interface CashMovementDto {
@@ -102,11 +112,40 @@ export class PaymentService {
   readonly #batcher: Batcher<Movement, StoredResponse>;
   readonly #limits: TransferLimitGuard;
   readonly #authorizing = new Set<Promise<unknown>>();
+  readonly #pending: PendingTransfers;
+  /** The payment rail: the sender of queued credit transfers and the webhook's handler. */
+  readonly rail: RailService;
 
   constructor(options: PaymentServiceOptions) {
     this.#options = options;
     this.#repository = new PaymentsRepository({ db: options.db });
     this.#limits = new TransferLimitGuard({ limits: options.transfers.limits, tiers: options.customerTiers });
+    const outbox = new RailOutbox({
+      db: options.db,
+      clock: options.clock,
+      repository: this.#repository,
+      bankBic: options.rail.bankBic,
+      debtorName: options.customerName,
+      accountIban: async (customerId, accountId) =>
+        (await options.ledger.getAccount(customerId, accountId)).iban,
+    });
+    this.#pending = new PendingTransfers({
+      ...options,
+      repository: this.#repository,
+      limits: this.#limits,
+      rail: outbox,
+      cases: options.cases,
+    });
+    this.rail = new RailService({
+      ...options,
+      config: options.rail,
+      client: options.rail.url
+        ? new RailClient({ baseUrl: options.rail.url, timeoutMs: options.rail.timeoutMs })
+        : undefined,
+      outbox,
+      pending: this.#pending,
+      repository: this.#repository,
+    });
     this.#batcher = new Batcher({
       execute: (movements) => this.#executeBatch(movements),
       batchMax: options.transfers.batchMax,
@@ -126,8 +165,9 @@ export class PaymentService {
     const toIban = normalizeIban(input.toIban);
     if (!toIban) throw new AppError("invalid-iban", "toIban is not a valid IBAN (check digits or format).");
     const scope = `${customerId}:transfer`;
-    await this.#tracked(
-      this.#authorize(context, { customerId, scope, idempotencyKey, toIban, money, input }, stepUpProof),
+    const id = this.#options.ids.next("trf");
+    const checked = await this.#tracked(
+      this.#authorize(context, { id, customerId, scope, idempotencyKey, toIban, money, input }, stepUpProof),
     );
     const movement: Movement = {
       // The fingerprint uses the normalised IBAN: "de89 3704…" and "DE893704…" are one request.
@@ -135,13 +175,39 @@ export class PaymentService {
         ...input,
         toIban,
       }),
+      id,
       customerId,
       accountId: input.fromAccountId,
       toIban,
       systemAccountId: null,
       ...money,
     };
-    return (await this.#submit(movement)) as TransferDto;
+    if (checked.route === "instant") {
+      return (await this.#submit({ ...movement, decisionId: checked.decision?.id })) as TransferDto;
+    }
+    return this.#submitSingle({
+      ...movement,
+      customerId,
+      toIban,
+      fromAccountId: input.fromAccountId,
+      route: checked.route,
+      decision: checked.decision,
+      external: checked.external,
+    });
+  }
+
+  /** Investigators' actions on held payments go through this (the fraud module's port). */
+  get held(): HeldPayments {
+    return this.#pending;
+  }
+
+  async #submitSingle(transfer: SingleTransfer): Promise<TransferDto> {
+    const release = this.#options.inFlight.acquire(transfer.scope, transfer.idempotencyKey);
+    try {
+      return unwrap(await this.#pending.submit(transfer)) as TransferDto;
+    } finally {
+      release();
+    }
   }
 
   async depositCash(
@@ -162,9 +228,10 @@ export class PaymentService {
     return this.#cash("withdrawal", context, accountId, input, idempotencyKey);
   }
 
+  /** Any state: a rejected or returned payment shows its reason code to the customer. */
   async getTransfer(customerId: string, transferId: string): Promise<TransferDto> {
     const row = await this.#repository.findForCustomer(transferId, customerId);
-    if (row?.status !== "completed") throw new AppError("not-found", "No such transfer.");
+    if (!row) throw new AppError("not-found", "No such transfer.");
     return transferDto(row);
   }
 
@@ -176,29 +243,73 @@ export class PaymentService {
   }
 
   /**
-   * Strong customer authentication of a transfer, before it joins a batch. Skipped when step-up
-   * does not apply (turned off, or a system actor), and for a retry of a transfer that already
-   * happened: its result is replayed, it was approved then.
+   * The checks before a transfer books: ownership, the fraud decision and strong customer
+   * authentication, and where the transfer goes next. A retry of a transfer that already happened
+   * skips them all: its result is replayed, it was checked then. With step-up and fraud off, a
+   * transfer inside the bank pays for none of this.
    */
   async #authorize(
     context: RequestContext,
-    transfer: {
-      customerId: string;
-      scope: string;
-      idempotencyKey: string;
-      toIban: string;
-      money: { amountMinor: bigint; currency: string };
-      input: { fromAccountId: string; amount: AmountDto };
-    },
+    transfer: PendingCheck,
     stepUpProof: string | undefined,
-  ): Promise<void> {
+  ): Promise<{ route: TransferRoute; decision: RiskDecision | undefined; external: boolean }> {
     const { stepUp, idempotency, ledger, db } = this.#options;
-    if (!stepUp.appliesTo(context)) return;
-    if (await idempotency.lookup(db, transfer.scope, transfer.idempotencyKey)) return;
-    const { customerId, toIban, money, input } = transfer;
+    const fraud = this.#options.fraud();
+    const external = !this.#isOurs(transfer.toIban);
+    const stepUpApplies = stepUp.appliesTo(context);
+    if (!stepUpApplies && !fraud && !external) return { route: "instant", decision: undefined, external };
+    if (await idempotency.lookup(db, transfer.scope, transfer.idempotencyKey)) {
+      // Replayed through the batch's claim, whichever path recorded it.
+      return { route: "instant", decision: undefined, external };
+    }
     // Ownership first: nobody is asked to approve a payment from an account that is not theirs.
-    await ledger.getAccount(customerId, input.fromAccountId);
-    const destination = await ledger.findByIban(toIban);
+    await ledger.getAccount(transfer.customerId, transfer.input.fromAccountId);
+    if (external && !this.rail.enabled) {
+      throw new AppError(
+        "external-transfers-unavailable",
+        "Payments to other banks need a payment rail, and none is configured (OMNICORE_RAIL_URL).",
+      );
+    }
+    const destination = external ? undefined : await ledger.findByIban(transfer.toIban);
+    const ownAccount = destination?.ownerCustomerId === transfer.customerId;
+    // Between the customer's own accounts no money leaves them: nothing for fraud to decide.
+    const decision =
+      fraud && !ownAccount ? await fraud.assessPayment(riskInput(context, transfer, external)) : undefined;
+    let outcome = decision?.outcome ?? "allow";
+    // Nobody is there to answer a challenge (step-up off, a standing order): an investigator decides.
+    if (outcome === "challenge" && !stepUpApplies) outcome = "hold";
+    if (outcome === "block") return { route: "blocked", decision, external };
+    if (stepUpApplies) {
+      await this.#strongAuthentication(context, transfer, ownAccount, outcome === "challenge", stepUpProof);
+    }
+    if (outcome === "hold") return { route: "held", decision, external };
+    return { route: external ? "external" : "instant", decision, external };
+  }
+
+  /** Step-up as identity's rules ask, or always when the fraud decision is a challenge. */
+  async #strongAuthentication(
+    context: RequestContext,
+    transfer: PendingCheck,
+    ownAccount: boolean,
+    challenged: boolean,
+    proof: string | undefined,
+  ): Promise<void> {
+    const { stepUp } = this.#options;
+    const { customerId, toIban, money, input } = transfer;
+    if (challenged) {
+      await stepUp.require(
+        context,
+        {
+          type: "transfer",
+          fromAccountId: input.fromAccountId,
+          payee: toIban,
+          amount: input.amount.amount,
+          currency: money.currency,
+        },
+        proof,
+      );
+      return;
+    }
     await stepUp.authorizeTransfer(
       context,
       {
@@ -208,10 +319,16 @@ export class PaymentService {
         amount: input.amount.amount,
         amountMinor: money.amountMinor,
         currency: money.currency,
-        ownAccount: destination?.ownerCustomerId === customerId,
+        ownAccount,
       },
-      stepUpProof,
+      proof,
     );
+  }
+
+  /** An IBAN of this bank: same country and bank code as the IBANs it issues. */
+  #isOurs(iban: string): boolean {
+    const { countryCode, bankCode } = this.#options.iban;
+    return iban.startsWith(countryCode.toUpperCase()) && iban.slice(4).startsWith(bankCode.toUpperCase());
   }
 
   /** Remembers work in flight until it settles, so that `close` can wait for it. */
@@ -295,10 +412,7 @@ export class PaymentService {
   async #submit(movement: Movement): Promise<TransferDto | CashMovementDto> {
     const release = this.#options.inFlight.acquire(movement.scope, movement.idempotencyKey);
     try {
-      const response = await this.#batcher.submit(movement);
-      const problem = (response.body as Partial<StoredProblem>).problem;
-      if (problem) throw new AppError(problem.slug, problem.detail, problem.extensions);
-      return response.body as TransferDto | CashMovementDto;
+      return unwrap(await this.#batcher.submit(movement)) as TransferDto | CashMovementDto;
     } finally {
       release();
     }
@@ -465,10 +579,12 @@ export class PaymentService {
       ? outcome.postings.find((p) => p.accountId !== movement.accountId)
       : undefined;
     const toAccountId = movement.kind === "deposit" ? movement.accountId : (counterpart?.accountId ?? null);
+    const transfer = movement.kind === "transfer";
+    const status = !outcome.ok ? "rejected" : transfer ? "settled" : "completed";
     return {
       id: movement.id,
       kind: movement.kind,
-      status: outcome.ok ? "completed" : "rejected",
+      status,
       rejection_reason: outcome.ok ? null : outcome.reason,
       initiator_type: movement.context.actor.type,
       initiator_id: actorId(movement.context.actor) ?? "unknown",
@@ -484,21 +600,75 @@ export class PaymentService {
       device_id: movement.context.deviceId ?? null,
       request_id: movement.context.requestId,
       created_at: now,
+      hold_id: null,
+      decision_id: movement.decisionId ?? null,
+      external: false,
+      // Inside the bank, received → accepted → settled happen in this one transaction.
+      status_history: transfer
+        ? historyOf(
+            outcome.ok
+              ? [
+                  ["received", null],
+                  ["accepted", null],
+                  ["settled", null],
+                ]
+              : [
+                  ["received", null],
+                  ["rejected", outcome.reason],
+                ],
+            now,
+          )
+        : null,
+      updated_at: now,
     };
   }
 
   #event(movement: Movement, row: TransferRow): DomainEvent {
     const amount = toAmountDto(movement.amountMinor, movement.currency);
-    const type = row.status === "completed" ? `${movement.kind}.completed` : `${movement.kind}.rejected`;
+    // In-bank transfers settle at once ("settled"); other movements are "completed".
+    const booked = row.status === "completed" || row.status === "settled";
+    const type = booked ? `${movement.kind}.completed` : `${movement.kind}.rejected`;
     return this.#options.events.create(movement.context, type, movement.id, {
       [`${movement.kind}Id`]: movement.id,
       fromAccountId: row.from_account_id,
       toAccountId: row.to_account_id,
+      ...(movement.toIban ? { toIban: movement.toIban } : {}),
       customerId: movement.customerId,
       amount,
       ...(row.rejection_reason ? { reason: row.rejection_reason } : {}),
     });
   }
+}
+
+/** A transfer between validation and its checks. */
+interface PendingCheck {
+  id: string;
+  customerId: string;
+  scope: string;
+  idempotencyKey: string;
+  toIban: string;
+  money: { amountMinor: bigint; currency: string };
+  input: { fromAccountId: string; amount: AmountDto };
+}
+
+function riskInput(context: RequestContext, transfer: PendingCheck, external: boolean) {
+  return {
+    context,
+    customerId: transfer.customerId,
+    transferId: transfer.id,
+    fromAccountId: transfer.input.fromAccountId,
+    toIban: transfer.toIban,
+    amountMinor: transfer.money.amountMinor,
+    currency: transfer.money.currency,
+    external,
+  };
+}
+
+/** A stored problem becomes the error it was; a stored success is the body. */
+function unwrap(response: StoredResponse): unknown {
+  const problem = (response.body as Partial<StoredProblem>).problem;
+  if (problem) throw new AppError(problem.slug, problem.detail, problem.extensions);
+  return response.body;
 }
 
 /** A booking outcome of the ledger, or a refusal by the transfer limits before the ledger was asked. */
@@ -519,18 +689,6 @@ function limitCandidate(movement: Movement): LimitCandidate[] {
       currency: movement.currency,
     },
   ];
-}
-
-function transferDto(row: TransferRow): TransferDto {
-  return {
-    id: row.id,
-    status: "completed",
-    fromAccountId: row.from_account_id!,
-    toIban: row.to_iban!,
-    amount: toAmountDto(BigInt(row.amount_minor), row.currency),
-    reference: row.reference,
-    createdAt: row.created_at.toISOString(),
-  };
 }
 
 function cashDto(row: TransferRow, accountId: string): CashMovementDto {

@@ -2,12 +2,27 @@ import type { Kysely, Transaction } from "kysely";
 import type { Db, Tx } from "../../platform/db/database.ts";
 
 export type MovementKind = "transfer" | "deposit" | "withdrawal";
+export type TransferKind = MovementKind | "inbound_credit";
+
+/**
+ * received → (pending_review) → accepted → settled, or rejected / returned. Cash movements are
+ * `completed` at once; a transfer inside the bank is settled in the transaction that accepts it.
+ */
+export type TransferStatus =
+  | "completed"
+  | "received"
+  | "pending_review"
+  | "accepted"
+  | "settled"
+  | "rejected"
+  | "returned";
 
 export interface PaymentTables {
   payments_transfers: {
     id: string;
-    kind: MovementKind;
-    status: "completed" | "rejected";
+    kind: TransferKind;
+    status: TransferStatus;
+    /** The reason code of a rejected or returned payment (ours, or the rail's ISO 20022 code). */
     rejection_reason: string | null;
     initiator_type: string;
     initiator_id: string;
@@ -23,7 +38,27 @@ export interface PaymentTables {
     device_id: string | null;
     request_id: string | null;
     created_at: Date;
+    hold_id: string | null;
+    decision_id: string | null;
+    external: boolean;
+    /** JSON array of StatusStep. */
+    status_history: string | null;
+    updated_at: Date | null;
   };
+  payments_rail_outbound: {
+    transfer_id: string;
+    end_to_end_id: string;
+    message: string | null;
+    status: "pending" | "sent" | "refused";
+    attempts: number;
+    next_attempt_at: Date;
+    locked_until: Date | null;
+    last_error: string | null;
+    created_at: Date;
+    sent_at: Date | null;
+  };
+  payments_rail_inbound: { message_id: string; message_type: string; received_at: Date };
+  payments_inbound_credits: { end_to_end_id: string; transfer_id: string; received_at: Date };
   payments_scheduled_transfers: {
     id: string;
     customer_id: string;

@@ -10,6 +10,10 @@ export interface Cache {
   delete(key: string): Promise<void>;
   /** Increments a counter, creating it with the given time-to-live; returns the new value. */
   increment(key: string, ttlS: number): Promise<number>;
+  /** Adds `amount` (an integer) to a counter, creating it with the given time-to-live; returns the new value. */
+  incrementBy(key: string, amount: number, ttlS: number): Promise<number>;
+  /** Reads several keys in one round trip; a missing key is undefined at its position. */
+  getMany(keys: readonly string[]): Promise<Array<string | undefined>>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -52,22 +56,35 @@ export class MemoryCache implements Cache {
   }
 
   async increment(key: string, ttlS: number): Promise<number> {
-    // Read and write with no await in between: concurrent increments (parallel login attempts
-    // against a rate limit) must each see the count the previous one left.
-    const entry = this.#live(key);
-    if (!entry) {
-      this.#write(key, "1", ttlS);
-      return 1;
-    }
-    const next = Number(entry.value) + 1;
-    entry.value = String(next);
-    return next;
+    return this.#add(key, 1, ttlS);
+  }
+
+  async incrementBy(key: string, amount: number, ttlS: number): Promise<number> {
+    if (!Number.isSafeInteger(amount)) throw new RangeError("incrementBy takes a safe integer");
+    return this.#add(key, amount, ttlS);
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<string | undefined>> {
+    return keys.map((key) => this.#live(key)?.value);
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     this.#entries.clear();
+  }
+
+  #add(key: string, amount: number, ttlS: number): number {
+    // Read and write with no await in between: concurrent increments (parallel login attempts
+    // against a rate limit) must each see the count the previous one left.
+    const entry = this.#live(key);
+    if (!entry) {
+      this.#write(key, String(amount), ttlS);
+      return amount;
+    }
+    const next = Number(entry.value) + amount;
+    entry.value = String(next);
+    return next;
   }
 
   #live(key: string): Entry | undefined {

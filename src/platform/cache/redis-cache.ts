@@ -34,15 +34,26 @@ export class RedisCache implements Cache {
   }
 
   async increment(key: string, ttlS: number): Promise<number> {
+    return this.incrementBy(key, 1, ttlS);
+  }
+
+  async incrementBy(key: string, amount: number, ttlS: number): Promise<number> {
+    if (!Number.isSafeInteger(amount)) throw new RangeError("incrementBy takes a safe integer");
     const fullKey = this.#prefix + key;
     const [[, count]] = (await unavailableOnFailure(() =>
       this.#redis
         .multi()
-        .incr(fullKey)
+        .incrby(fullKey, amount)
         .expire(fullKey, Math.max(1, Math.ceil(ttlS)), "NX")
         .exec(),
     )) as [[Error | null, number]];
     return count;
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<string | undefined>> {
+    if (keys.length === 0) return [];
+    const values = await unavailableOnFailure(() => this.#redis.mget(keys.map((key) => this.#prefix + key)));
+    return values.map((value) => value ?? undefined);
   }
 
   async ping(): Promise<void> {

@@ -97,6 +97,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
             bearerFormat: "JWT",
             description: "Staff access token",
           },
+          railSignature: {
+            type: "apiKey",
+            in: "header",
+            name: "x-rail-signature",
+            description:
+              "HMAC-SHA256 of `<timestamp>.<raw body>` with the rail's shared secret: t=<unix s>,v1=<hex>",
+          },
         },
       },
     },
