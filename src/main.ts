@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { type App, allMigrations, buildApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { verifyAuditChain } from "./platform/audit-chain.ts";
 import { STAFF_ROLES, type StaffRole, systemContext } from "./platform/context.ts";
 import { openDatabase } from "./platform/db/database.ts";
 import { migrate } from "./platform/db/migrations.ts";
@@ -13,6 +14,8 @@ Commands:
   serve [--demo]                              start the HTTP API (what \`npm start\` runs);
                                               --demo seeds a demo bank on first start
   migrate                                     apply pending database migrations and exit
+  audit verify                                walk the audit trail's hash chain; exits 1 and
+                                              names the first broken link if there is one
   seed --demo                                 seed the demo bank and print its logins
   staff create --email E --password P --role R
                                               create a staff user (roles: ${STAFF_ROLES.join(", ")})
@@ -83,6 +86,31 @@ async function runMigrations(): Promise<void> {
   }
 }
 
+async function verifyAudit(): Promise<void> {
+  const config = loadConfig();
+  const database = await openDatabase({
+    url: config.database.url,
+    dataDir: config.database.dataDir,
+    poolSize: 1,
+  });
+  try {
+    const report = await verifyAuditChain(database.db);
+    if (report.ok) {
+      say(`Audit trail intact: ${report.recordsChecked} records, every link verified.`);
+      return;
+    }
+    const broken = report.firstBroken!;
+    say(
+      `Audit trail BROKEN at chain position ${broken.chainPosition}` +
+        `${broken.recordId ? ` (record ${broken.recordId})` : ""}: ${broken.reason}; ` +
+        `${report.recordsChecked} records before it verified.`,
+    );
+    process.exitCode = 1;
+  } finally {
+    await database.close();
+  }
+}
+
 /** Commands that use the services without serving HTTP; they still hold the PGlite lock. */
 async function withApp(work: (app: App) => Promise<void>): Promise<void> {
   const app = await buildApp({ config: loadConfig() });
@@ -126,6 +154,9 @@ export async function main(argv: string[]): Promise<void> {
     case "seed":
       if (!flags.demo) throw new UsageError("seed needs --demo");
       return withApp(printDemoLogins);
+    case "audit":
+      if (rest[0] !== "verify") throw new UsageError("unknown audit command");
+      return verifyAudit();
     case "staff":
       if (rest[0] !== "create") throw new UsageError("unknown staff command");
       return createStaff(rest.slice(1));

@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase } from "../src/platform/db/database.ts";
 
 /**
  * The `omnicore` command as a user runs it, in real processes on the embedded database (the CLI's
@@ -75,6 +77,44 @@ function serve(dir: string, extra: Record<string, string> = {}) {
 }
 
 describe("omnicore CLI", () => {
+  it("verifies the audit trail's hash chain, and names the record someone edited", async () => {
+    const dir = dataDir();
+    expect(
+      (
+        await run(
+          [
+            "staff",
+            "create",
+            "--email",
+            "a@bank.example",
+            "--password",
+            "passphrase 12345",
+            "--role",
+            "agent",
+          ],
+          dir,
+        )
+      ).code,
+    ).toBe(0);
+    const intact = await run(["audit", "verify"], dir);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(intact.stdout).toMatch(/Audit trail intact: [1-9]\d* records/);
+    const database = await openDatabase({ dataDir: dir, poolSize: 1 });
+    try {
+      await sql`alter table platform_audit_log disable trigger platform_audit_log_append_only`.execute(
+        database.db,
+      );
+      await sql`update platform_audit_log set actor_id = 'stf_someone_else' where chain_position = 1`.execute(
+        database.db,
+      );
+    } finally {
+      await database.close();
+    }
+    const broken = await run(["audit", "verify"], dir);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/BROKEN at chain position 1 \(record evt_\w+\): hash_mismatch/);
+  });
+
   it("migrates a fresh data directory once", async () => {
     const dir = dataDir();
     const first = await run(["migrate"], dir);

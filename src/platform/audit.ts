@@ -6,11 +6,16 @@ import type { IdGenerator } from "./ids.ts";
 /**
  * The audit trail: who did what to which object, from which channel and device. Written in the
  * same transaction as the change it records (architecture rule 3). Details never hold secrets.
+ * The trail is append-only and hash-chained by the database (migration 0003_audit_chain):
+ * `verifyAuditChain` walks it.
  */
 export interface AuditEntry {
   action: string;
   subjectId?: string;
   details?: Record<string, unknown>;
+  /** The object's state before and after the change, where the action changes one. */
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
 }
 
 export class AuditTrail {
@@ -39,6 +44,8 @@ export class AuditTrail {
         ip: context.origin?.ip ?? null,
         country: context.origin?.country ?? null,
         details: JSON.stringify(entry.details ?? {}),
+        before: entry.before ? JSON.stringify(entry.before) : null,
+        after: entry.after ? JSON.stringify(entry.after) : null,
       })
       .execute();
   }

@@ -78,9 +78,18 @@ export interface StaffMember {
 }
 
 /** These tests sign in far more often than a person would; security.test.ts covers the limit. */
-export function createPaymentsApp(): Promise<TestApp> {
-  return createTestApp({ env: { OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "10000" } });
+export function createPaymentsApp(env: Record<string, string> = {}): Promise<TestApp> {
+  return createTestApp({ env: { OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "10000", ...env } });
 }
+
+/** Daily limits no test sequence reaches, for tests about something else than limits. */
+export const UNREACHABLE_DAILY_LIMITS = JSON.stringify({
+  tiers: {
+    basic: { perTransactionMinor: 1e12, dailyMinor: 1e12 },
+    standard: { perTransactionMinor: 1e12, dailyMinor: 1e12 },
+    premium: { perTransactionMinor: 1e12, dailyMinor: 1e12 },
+  },
+});
 
 export function idempotencyKey(label = "key"): string {
   return `${label}-${randomBytes(8).toString("hex")}`;
