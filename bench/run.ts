@@ -6,6 +6,10 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   ledger: async () => (await import("./ledger.bench.ts")).runLedgerBenchmark(),
   auth: async () => (await import("./auth.bench.ts")).runAuthBenchmark(),
   payments: async () => (await import("./payments.bench.ts")).runPaymentsBenchmark(),
+  screening: async () => {
+    await (await import("./screening.bench.ts")).runScreeningBenchmark();
+  },
+  onboarding: async () => (await import("./onboarding.bench.ts")).runOnboardingBenchmark(),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));

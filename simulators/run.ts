@@ -1,11 +1,13 @@
+import { startKycProviderFromEnv } from "./kyc-provider/server.ts";
 import { type PaymentRailSimulator, startPaymentRailFromEnv } from "./payment-rail/server.ts";
 
 /**
  * `npm run simulators`: starts every external system Omnicore talks to in development (for now
- * the payment rail), configured from the environment, until SIGINT or SIGTERM.
+ * the payment rail and the KYC provider), configured from the environment, until SIGINT or SIGTERM.
  */
 const running: Array<{ name: string; simulator: Pick<PaymentRailSimulator, "close"> }> = [
   { name: "payment rail", simulator: await startPaymentRailFromEnv(process.env) },
+  { name: "kyc provider", simulator: await startKycProviderFromEnv(process.env) },
 ];
 
 let stopping = false;

@@ -1,12 +1,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.ts";
+import * as aml from "./modules/aml/index.ts";
 import * as customers from "./modules/customers/index.ts";
 import { FraudCaseMetrics, FraudCaseService, registerFraudCaseRoutes } from "./modules/fraud/cases/index.ts";
 import * as fraud from "./modules/fraud/index.ts";
 import * as identity from "./modules/identity/index.ts";
 import * as ledger from "./modules/ledger/index.ts";
+import * as onboarding from "./modules/onboarding/index.ts";
 import * as payments from "./modules/payments/index.ts";
+import * as screening from "./modules/screening/index.ts";
 import { AuditTrail } from "./platform/audit.ts";
 import { type Cache, MemoryCache } from "./platform/cache/cache.ts";
 import { RedisCache } from "./platform/cache/redis-cache.ts";
@@ -31,6 +34,7 @@ import { type IdGenerator, uuidV7Ids } from "./platform/ids.ts";
 import { createLogger, type Logger } from "./platform/logger.ts";
 import { createMetrics } from "./platform/metrics.ts";
 import type { StepUpGate } from "./platform/step-up.ts";
+import { WorkflowRunner } from "./platform/workflow.ts";
 
 export interface AppOptions {
   config: Config;
@@ -58,6 +62,11 @@ export interface App {
     scheduledTransfers: payments.ScheduledTransferService;
     fraudCases: FraudCaseService;
     fraud: fraud.FraudService;
+    screening: screening.ScreeningService;
+    onboarding: onboarding.OnboardingService;
+    workflows: WorkflowRunner;
+    aml: aml.AmlService;
+    complianceCases: aml.ComplianceCaseService;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -78,6 +87,9 @@ export function allMigrations(): Migration[] {
     payments.migrations,
     // One source for the whole fraud module: the engine (0001) and the cases (0002) share the folder.
     fraud.migrations,
+    screening.migrations,
+    onboarding.migrations,
+    aml.migrations,
   ]);
 }
 
@@ -238,6 +250,53 @@ export async function buildApp(options: AppOptions): Promise<App> {
     selfReleaseMaxScore: config.fraudCases.selfReleaseMaxScore,
   });
   fraudCases = fraudCaseService;
+  // Sanctions and PEP screening. The bundled OFAC snapshot is loaded on a new installation by
+  // `serve` (or by the first screening); onboarding screens through screeningService.screenCustomer.
+  const screeningService = new screening.ScreeningService({ ...common, config: config.screening });
+  // Onboarding: applications, screening and risk rating on submission, the KYC provider, the
+  // analysts' review, and activation as a workflow that any node resumes after a crash.
+  const workflows = new WorkflowRunner({ db, ids, clock });
+  let listeningUrl: string | undefined;
+  const onboardingService = new onboarding.OnboardingService({
+    ...common,
+    config: config.onboarding,
+    workflows,
+    kyc: onboarding.createKycConnector(config.kyc, { clock }),
+    callbackUrl: () =>
+      config.onboarding.kycCallbackUrl ??
+      (listeningUrl ? `${listeningUrl}/v1/onboarding/kyc/callbacks` : undefined),
+    screening: {
+      async screenApplicant(context, subject) {
+        const result = await screeningService.screenCustomer(undefined, context, subject);
+        return {
+          screeningId: result.screeningId,
+          status: result.status,
+          hits: result.hits.length,
+          pep: result.pep,
+        };
+      },
+    },
+    customers: customerService,
+    accounts: {
+      openAccount: (context, customerId, input, key) =>
+        ledgerService.openAccount(context, customerId, input, key),
+    },
+  });
+  // AML transaction monitoring: its consumer evaluates the rules on every money event as it is
+  // delivered (subscribed by init(), before start()); alerts open compliance cases, a queue of
+  // their own whose context reads the same ports as the fraud cases and whose freeze is the ledger's.
+  const amlMetrics = new aml.AmlMetrics(metrics.registry);
+  const amlService = new aml.AmlService({ ...common, dispatcher, config: config.aml, metrics: amlMetrics });
+  await amlService.init();
+  const complianceCaseService = new aml.ComplianceCaseService({
+    ...common,
+    customers: customerService,
+    identity: identityService,
+    payments: new payments.PaymentHistory({ db }),
+    payees: payeeService,
+    ledger: ledgerService,
+    metrics: amlMetrics,
+  });
   const http = await createHttpServer({
     logger,
     metrics,
@@ -275,6 +334,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   payments.registerRailRoutes(http, { rail: paymentService.rail });
   registerFraudCaseRoutes(http, { cases: fraudCaseService, guards });
   fraud.registerFraudRoutes(http, { fraud: fraudService, guards });
+  screening.registerScreeningRoutes(http, { screening: screeningService, guards });
+  onboarding.registerOnboardingRoutes(http, { onboarding: onboardingService, guards });
+  aml.registerAmlRoutes(http, { aml: amlService, cases: complianceCaseService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
@@ -282,6 +344,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let schedulerRun: Promise<unknown> = Promise.resolve();
   let railSender: NodeJS.Timeout | undefined;
   let railRun: Promise<unknown> = Promise.resolve();
+  let onboardingWorker: NodeJS.Timeout | undefined;
+  let onboardingRun: Promise<unknown> = Promise.resolve();
   const app: App = {
     config,
     clock,
@@ -301,6 +365,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
       scheduledTransfers: scheduledService,
       fraudCases: fraudCaseService,
       fraud: fraudService,
+      screening: screeningService,
+      onboarding: onboardingService,
+      workflows,
+      aml: amlService,
+      complianceCases: complianceCaseService,
     },
     async start() {
       if (started) return;
@@ -337,10 +406,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
         }, config.rail.senderIntervalMs);
         railSender.unref();
       }
+      if (config.onboarding.workerIntervalMs > 0) {
+        onboardingWorker = setInterval(() => {
+          // Workflows left half-way (a crash, an outage) and KYC results whose webhook never came.
+          onboardingRun = onboardingRun.then(() =>
+            Promise.all([
+              workflows.runDue().catch((error) => logger.warn({ err: error }, "resuming workflows failed")),
+              onboardingService.pollKyc().catch((error) => logger.warn({ err: error }, "polling KYC failed")),
+            ]),
+          );
+        }, config.onboarding.workerIntervalMs);
+        onboardingWorker.unref();
+      }
     },
     async listen() {
       await app.start();
-      return http.listen({ host: config.http.host, port: config.http.port });
+      listeningUrl = await http.listen({ host: config.http.host, port: config.http.port });
+      return listeningUrl;
     },
     async close() {
       shuttingDown = true;
@@ -348,10 +430,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // publish what committed, then let go of the bus, the cache and the database.
       if (scheduler) clearInterval(scheduler);
       if (railSender) clearInterval(railSender);
+      if (onboardingWorker) clearInterval(onboardingWorker);
       await http.close();
       // A scheduled run in progress books through the payment service: let it finish first.
       await schedulerRun;
       await railRun;
+      await onboardingRun;
       await paymentService.close();
       if (maintenance) clearInterval(maintenance);
       await relay.stop();

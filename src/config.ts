@@ -47,6 +47,18 @@ export interface TransferLimitsConfig {
   channelDailyMinor: Partial<Record<SessionChannel, number>>;
 }
 
+/** The identity-verification (KYC) provider; `url` unset means KYC is not configured. */
+export interface KycConfig {
+  url: string | undefined;
+  apiKey: string | undefined;
+  webhookSecret: string | undefined;
+  webhookToleranceS: number;
+  /** Upper bound on one call to the provider (each retry has its own). */
+  timeoutMs: number;
+  /** How long to wait for a verification's webhook before polling the provider for it. */
+  pollAfterS: number;
+}
+
 export interface Config {
   http: { host: string; port: number; bodyLimitBytes: number };
   /** The load balancers' addresses and the headers through which they report the client's location. */
@@ -92,10 +104,25 @@ export interface Config {
     sendBatchMax: number;
     retryBackoffMaxMs: number;
   };
+  kyc: KycConfig;
+  /** Onboarding: the account opened on activation, the risk rating's countries, basic KYC, the callback. */
+  onboarding: {
+    currency: string;
+    highRiskCountries: string[];
+    basicWithoutDocument: boolean;
+    /** Where the KYC provider calls back; unset = this node's own listening address (development). */
+    kycCallbackUrl: string | undefined;
+    /** How often each node polls overdue KYC results and resumes due workflows (0 = never). */
+    workerIntervalMs: number;
+  };
   /** Fraud investigations: a held payment scored at most this is released by the customer's "it was me". */
   fraudCases: { selfReleaseMaxScore: number };
   /** The fraud decision engine: on/off, how long a node keeps the active rule set, the dry-run bound. */
   fraud: { enabled: boolean; ruleSetCacheS: number; dryRunDecisionsMax: number };
+  /** Sanctions and PEP screening: the match threshold, bounds, and whether to load the bundled OFAC list. */
+  screening: { threshold: number; hitsMax: number; rescreenBatchMax: number; loadBundledList: boolean };
+  /** AML monitoring: how long a node keeps the active rule set, and how many recent movements one evaluation reads. */
+  aml: { ruleSetCacheS: number; windowMovementsMax: number };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
@@ -277,6 +304,32 @@ function readFraud(read: Reader): Config["fraud"] {
   };
 }
 
+/**
+ * OMNICORE_SCREENING_THRESHOLD: the score (0.5 to 1, a decimal) from which a name match is a hit.
+ * Below 0.5 nearly every common name would match something; 1 would miss every spelling variant.
+ */
+function readScreening(read: Reader): Config["screening"] {
+  const raw = read.optional("OMNICORE_SCREENING_THRESHOLD");
+  let threshold = 0.85;
+  if (raw !== undefined) {
+    const value = Number(raw);
+    if (!/^(0(\.\d{1,4})?|1(\.0{1,4})?)$/.test(raw) || value < 0.5) {
+      read.problems.push(`OMNICORE_SCREENING_THRESHOLD must be a decimal from 0.5 to 1, got "${raw}"`);
+    } else {
+      threshold = value;
+    }
+  }
+  const bundled = read.string("OMNICORE_SCREENING_BUNDLED_LIST", "on");
+  if (bundled !== "on" && bundled !== "off")
+    read.problems.push(`OMNICORE_SCREENING_BUNDLED_LIST must be on or off, got "${bundled}"`);
+  return {
+    threshold,
+    hitsMax: read.integer("OMNICORE_SCREENING_HITS_MAX", 20, 1, 200),
+    rescreenBatchMax: read.integer("OMNICORE_SCREENING_RESCREEN_BATCH_MAX", 200, 1, 10_000),
+    loadBundledList: bundled !== "off",
+  };
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 /** PSD2 and our own security model cap access tokens at ten minutes. */
 const ACCESS_TOKEN_TTL_MAX_S = 600;
@@ -371,10 +424,31 @@ export function loadConfig(env: Env = process.env): Config {
       sendBatchMax: read.integer("OMNICORE_RAIL_SEND_BATCH_MAX", 50, 1, 1_000),
       retryBackoffMaxMs: read.integer("OMNICORE_RAIL_RETRY_BACKOFF_MAX_MS", 60_000, 100, 3_600_000),
     },
+    kyc: {
+      url: read.url("OMNICORE_KYC_URL", ["http:", "https:"]),
+      apiKey: read.optional("OMNICORE_KYC_API_KEY"),
+      webhookSecret: read.optional("OMNICORE_KYC_WEBHOOK_SECRET"),
+      webhookToleranceS: read.integer("OMNICORE_KYC_WEBHOOK_TOLERANCE_S", 300, 10, 3_600),
+      timeoutMs: read.integer("OMNICORE_KYC_TIMEOUT_MS", 5_000, 100, 60_000),
+      pollAfterS: read.integer("OMNICORE_KYC_POLL_AFTER_S", 30, 1, 86_400),
+    },
+    onboarding: {
+      currency: read.string("OMNICORE_ONBOARDING_CURRENCY", "EUR"),
+      // FATF's "call for action" jurisdictions (the black list) by default.
+      highRiskCountries: read.list("OMNICORE_ONBOARDING_HIGH_RISK_COUNTRIES", ["KP", "IR", "MM"]),
+      basicWithoutDocument: read.boolean("OMNICORE_ONBOARDING_BASIC_WITHOUT_DOCUMENT", true),
+      kycCallbackUrl: read.url("OMNICORE_KYC_CALLBACK_URL", ["http:", "https:"]),
+      workerIntervalMs: read.integer("OMNICORE_ONBOARDING_WORKER_INTERVAL_MS", 2_000, 0, 600_000),
+    },
     fraudCases: {
       selfReleaseMaxScore: read.integer("OMNICORE_FRAUD_SELF_RELEASE_MAX_SCORE", 60, 0, 100),
     },
     fraud: readFraud(read),
+    screening: readScreening(read),
+    aml: {
+      ruleSetCacheS: read.integer("OMNICORE_AML_RULE_SET_CACHE_S", 5, 0, 300),
+      windowMovementsMax: read.integer("OMNICORE_AML_WINDOW_MOVEMENTS_MAX", 1_000, 10, 100_000),
+    },
     outbox: {
       batchMax: read.integer("OMNICORE_OUTBOX_BATCH_MAX", 100, 1, 10_000),
       pollIntervalMs: read.integer("OMNICORE_OUTBOX_POLL_INTERVAL_MS", 250, 10, 60_000),
@@ -413,6 +487,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.rail.url && !config.rail.webhookSecret) {
     read.problems.push(
       "OMNICORE_RAIL_URL is set but OMNICORE_RAIL_WEBHOOK_SECRET is not: rail callbacks could not be verified",
+    );
+  }
+  if (config.kyc.url && (!config.kyc.apiKey || !config.kyc.webhookSecret)) {
+    read.problems.push(
+      "OMNICORE_KYC_URL is set but OMNICORE_KYC_API_KEY or OMNICORE_KYC_WEBHOOK_SECRET is not: the provider could not be called or its webhooks verified",
     );
   }
   if (read.problems.length > 0) throw new ConfigError(read.problems);

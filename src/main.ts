@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { type App, allMigrations, buildApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { parseOfac, readOfacDirectory, readPepFile } from "./modules/screening/index.ts";
 import { verifyAuditChain } from "./platform/audit-chain.ts";
 import { STAFF_ROLES, type StaffRole, systemContext } from "./platform/context.ts";
 import { openDatabase } from "./platform/db/database.ts";
@@ -19,6 +20,9 @@ Commands:
   seed --demo                                 seed the demo bank and print its logins
   staff create --email E --password P --role R
                                               create a staff user (roles: ${STAFF_ROLES.join(", ")})
+  sanctions load <dir>                        load an OFAC SDN download (sdn.csv, alt.csv, add.csv)
+                                              as a new list version; re-screens every customer
+  sanctions load-pep <file>                   load a PEP list (CSV: see reference-data/sanctions/README.md)
 
 Configuration comes from the environment; see the README.`;
 
@@ -51,6 +55,7 @@ async function ensureAdmin(app: App): Promise<void> {
 async function serve(demo: boolean): Promise<void> {
   const app = await buildApp({ config: loadConfig() });
   await ensureAdmin(app);
+  await app.services.screening.ensureBundledList();
   if (demo) await printDemoLogins(app);
   const address = await app.listen();
   say(`Omnicore listening on ${address} (API reference: ${address}/docs)`);
@@ -140,6 +145,27 @@ async function createStaff(args: string[]): Promise<void> {
   });
 }
 
+/** `sanctions load <dir>` and `sanctions load-pep <file>`: the same content twice is a no-op. */
+async function loadSanctionsList(args: string[]): Promise<void> {
+  const [subcommand, path] = args;
+  if ((subcommand !== "load" && subcommand !== "load-pep") || !path) {
+    throw new UsageError("sanctions needs load <dir> or load-pep <file>");
+  }
+  const list = subcommand === "load" ? parseOfac(readOfacDirectory(path)) : readPepFile(path);
+  await withApp(async (app) => {
+    const loaded = await app.services.screening.loadList(systemContext("cli"), list);
+    if (!loaded.created) {
+      say(`Unchanged: ${list.source} list version ${loaded.listVersionId} has the same content.`);
+      return;
+    }
+    say(
+      `Loaded ${list.source} list version ${loaded.listVersionId}: ${loaded.entriesCount} entries, ` +
+        `${loaded.aliasesCount} aliases; re-screened ${loaded.rescreened.subjectsCount} customers, ` +
+        `${loaded.rescreened.newHitsCount} new hits.`,
+    );
+  });
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
@@ -160,6 +186,8 @@ export async function main(argv: string[]): Promise<void> {
     case "staff":
       if (rest[0] !== "create") throw new UsageError("unknown staff command");
       return createStaff(rest.slice(1));
+    case "sanctions":
+      return loadSanctionsList(rest);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

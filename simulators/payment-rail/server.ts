@@ -10,10 +10,10 @@ import {
   type PaymentStatus,
   parsePacs008,
 } from "../../src/modules/payments/rail/iso20022.ts";
-import { signWebhook } from "../../src/modules/payments/rail/webhook-signature.ts";
 import { type Clock, systemClock } from "../../src/platform/clock.ts";
 import { AppError } from "../../src/platform/errors.ts";
 import { parseAmount } from "../../src/platform/money.ts";
+import { signWebhook } from "../../src/platform/webhook-signature.ts";
 
 /**
  * A payment rail for development and tests: it takes pacs.008 credit transfers, answers each

@@ -24,11 +24,23 @@ export type IdPrefix =
   | "chl"
   | "pye"
   | "sto"
+  /** A workflow run, and an onboarding application. */
+  | "wfr"
+  | "onb"
   /** A fraud investigation case, and a note on one. */
   | "cas"
   | "fcn"
   /** A fraud decision about a payment. */
-  | "fdc";
+  | "fdc"
+  /** Sanctions and PEP screening: a screening of a customer, a hit, a watch-list version. */
+  | "scr"
+  | "sch"
+  | "slv"
+  /** AML monitoring: an alert, a compliance case, a note on one, a suspicious-activity report. */
+  | "aal"
+  | "cmc"
+  | "cmn"
+  | "sar";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -227,20 +227,37 @@ async function stillSignedIn(audience: TokenAudience, accessToken: string): Prom
 describe("API2 broken authentication on the signed webhooks", () => {
   it("refuses every webhook route without a signature, with a garbage one, and with a customer token", async () => {
     const webhooks = routes.filter((route) => route.audience === "webhook");
-    expect(webhooks.map((route) => route.key)).toContain("POST /v1/rail/callbacks");
-    const attempts: Array<Record<string, string>> = [
-      {},
-      { "x-rail-signature": "t=1,v1=00" },
-      { "x-rail-signature": "garbage" },
-      bearer(customer.tokens.accessToken),
-    ];
+    expect(webhooks.map((route) => route.key)).toEqual(
+      expect.arrayContaining(["POST /v1/rail/callbacks", "POST /v1/onboarding/kyc/callbacks"]),
+    );
+    // Each webhook in the format its sender uses, so only the signature can be what is refused.
+    const formats: Record<string, { contentType: string; payload: string; header: string }> = {
+      "POST /v1/rail/callbacks": {
+        contentType: "application/xml",
+        payload: "<Document/>",
+        header: "x-rail-signature",
+      },
+      "POST /v1/onboarding/kyc/callbacks": {
+        contentType: "application/json",
+        payload: "{}",
+        header: "x-kyc-signature",
+      },
+    };
     for (const route of webhooks) {
+      const format = formats[route.key];
+      if (!format) throw new Error(`${route.key}: add its format to this test`);
+      const attempts: Array<Record<string, string>> = [
+        {},
+        { [format.header]: "t=1,v1=00" },
+        { [format.header]: "garbage" },
+        bearer(customer.tokens.accessToken),
+      ];
       for (const headers of attempts) {
         const response = await app.http.inject({
           method: route.method,
           url: route.path,
-          headers: { ...headers, "content-type": "application/xml" },
-          payload: "<Document/>",
+          headers: { ...headers, "content-type": format.contentType },
+          payload: format.payload,
         });
         expectProblem(response, 401, "webhook-signature-invalid");
       }

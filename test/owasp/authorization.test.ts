@@ -66,6 +66,7 @@ interface Holder {
   challengeId: string;
   payeeId: string;
   scheduledId: string;
+  applicationId: string;
 }
 
 /**
@@ -118,6 +119,18 @@ const BOLA_CASES: Record<
     status: 404,
     slug: "not-found",
   },
+  // An onboarding application, whatever is done with it: as for an application that does not exist.
+  ...Object.fromEntries(
+    [
+      "GET /v1/onboarding/applications/{id}",
+      "PATCH /v1/onboarding/applications/{id}",
+      "POST /v1/onboarding/applications/{id}/submit",
+      "POST /v1/onboarding/applications/{id}/document-verification",
+    ].map((key) => [
+      key,
+      { params: (victim: Holder) => ({ id: victim.applicationId }), status: 404, slug: "not-found" as const },
+    ]),
+  ),
   // Registering a passkey needs a browser authenticator; a well-formed id is what can be tried.
   "DELETE /v1/auth/passkeys/{id}": {
     params: () => ({ id: neverIssuedId("pky") }),
@@ -195,7 +208,14 @@ async function newHolder(label: string): Promise<Omit<Holder, "transfer">> {
     },
   });
   expect(scheduled.statusCode, scheduled.body).toBe(201);
+  const application = await app.http.inject({
+    method: "POST",
+    url: "/v1/onboarding/applications",
+    headers: bearer(token),
+  });
+  expect(application.statusCode, application.body).toBe(201);
   return {
+    applicationId: application.json<{ id: string }>().id,
     scheduledId: scheduled.json<{ id: string }>().id,
     payeeId: payee.json<{ payee: { id: string } }>().payee.id,
     customerId,

@@ -79,6 +79,10 @@ export const KNOWN_ROUTES: readonly string[] = [
   "GET /v1/staff/cases/{id}",
   "POST /v1/staff/cases/{id}/release",
   "POST /v1/transfers/{id}/confirm",
+  "POST /v1/onboarding/applications",
+  "PATCH /v1/onboarding/applications/{id}",
+  "POST /v1/onboarding/kyc/callbacks",
+  "GET /v1/staff/onboarding/applications/{id}",
 ];
 
 function audienceOf(key: string, operation: OpenApiOperation): RouteAudience {
@@ -86,7 +90,8 @@ function audienceOf(key: string, operation: OpenApiOperation): RouteAudience {
   if (schemes.length === 0) return "anonymous";
   if (schemes.length === 1 && schemes[0] === "customerToken") return "customer";
   if (schemes.length === 1 && schemes[0] === "staffToken") return "staff";
-  if (schemes.length === 1 && schemes[0] === "railSignature") return "webhook";
+  if (schemes.length === 1 && (schemes[0] === "railSignature" || schemes[0] === "kycSignature"))
+    return "webhook";
   throw new Error(`${key}: security ${JSON.stringify(operation.security)} is not classified by this suite`);
 }
 
@@ -168,6 +173,28 @@ export const ALLOWED_ROLES: Record<string, StaffAccess> = {
   "POST /v1/staff/fraud/rule-sets": { roles: ["fraud_investigator", "admin"] },
   "POST /v1/staff/fraud/rule-sets/{version}/activate": { roles: ["fraud_investigator", "admin"] },
   "POST /v1/staff/fraud/rule-sets/dry-run": { roles: ["fraud_investigator", "admin"] },
+  // Sanctions and PEP screening hits are the compliance analysts' (and admins') to decide.
+  "GET /v1/staff/screening/hits": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/screening/hits/{id}/false-positive": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/screening/hits/{id}/confirm": { roles: ["compliance_analyst", "admin"] },
+  // AML monitoring: the compliance queue and rule sets are the compliance analysts' (and admins').
+  "GET /v1/staff/compliance/rule-sets": { roles: ["compliance_analyst", "admin"] },
+  "GET /v1/staff/compliance/rule-sets/active": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/rule-sets": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/rule-sets/{version}/activate": { roles: ["compliance_analyst", "admin"] },
+  "GET /v1/staff/compliance/cases": { roles: ["compliance_analyst", "admin"] },
+  "GET /v1/staff/compliance/cases/{id}": { roles: ["compliance_analyst", "admin"] },
+  "GET /v1/staff/compliance/reports/{id}": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/cases/{id}/close": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/cases/{id}/escalate": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/cases/{id}/freeze": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/cases/{id}/reports": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/compliance/cases/{id}/notes": { roles: ["compliance_analyst", "admin"] },
+  // Onboarding review: referred applications are the compliance analysts' (and admins').
+  "GET /v1/staff/onboarding/applications": { roles: ["compliance_analyst", "admin"] },
+  "GET /v1/staff/onboarding/applications/{id}": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/onboarding/applications/{id}/approve": { roles: ["compliance_analyst", "admin"] },
+  "POST /v1/staff/onboarding/applications/{id}/reject": { roles: ["compliance_analyst", "admin"] },
 };
 
 /** 32 hex digits that no UUIDv7 has (its version nibble is 7): a well-formed id never issued. */
@@ -369,6 +396,8 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
   "POST /v1/staff/cases/{id}/reject": () => ({ reasonCode: "suspected_fraud", note: "owasp" }),
   "POST /v1/staff/cases/{id}/confirm-fraud": () => ({ note: "owasp" }),
   "POST /v1/staff/cases/{id}/notes": () => ({ text: "owasp" }),
+  "POST /v1/staff/screening/hits/{id}/false-positive": () => ({ reason: "owasp" }),
+  "POST /v1/staff/screening/hits/{id}/confirm": () => ({ reason: "owasp" }),
   // A new, inactive version: the suite must not change how the app decides payments.
   "POST /v1/staff/fraud/rule-sets": () => ({
     rules: [{ code: "new_payee", feature: "new_payee", operator: "is_true", weight: 10 }],
@@ -379,6 +408,29 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
     thresholds: { challenge: 40, hold: 60, block: 95 },
     limit: 10,
   }),
+  // A new, inactive AML version: the suite must not change how the app monitors money.
+  "POST /v1/staff/compliance/rule-sets": () => ({
+    currency: "EUR",
+    rules: [
+      { code: "dormant", kind: "dormant_reactivated", riskScore: 10, dormantDays: 90, amountMinMinor: 0 },
+    ],
+  }),
+  "POST /v1/staff/compliance/cases/{id}/close": () => ({ reason: "owasp" }),
+  "POST /v1/staff/compliance/cases/{id}/escalate": () => ({ note: "owasp" }),
+  "POST /v1/staff/compliance/cases/{id}/freeze": () => ({ note: "owasp" }),
+  "POST /v1/staff/compliance/cases/{id}/reports": () => ({ narrative: "owasp" }),
+  "POST /v1/staff/compliance/cases/{id}/notes": () => ({ text: "owasp" }),
+  "PATCH /v1/onboarding/applications/{id}": () => ({
+    personal: { givenName: "Grace", familyName: "Hopper", dateOfBirth: "1986-12-09", nationality: "DE" },
+  }),
+  "POST /v1/onboarding/applications/{id}/document-verification": () => ({
+    type: "passport",
+    number: "C01X00T47",
+    issuingCountry: "DE",
+    expiresOn: "2031-01-31",
+  }),
+  "POST /v1/staff/onboarding/applications/{id}/approve": () => ({ reason: "owasp review" }),
+  "POST /v1/staff/onboarding/applications/{id}/reject": () => ({ reason: "owasp review" }),
 };
 
 export function validBody(route: DocumentedRoute, context: BodyContext): Record<string, unknown> {

@@ -1,4 +1,3 @@
-import { createServer } from "node:net";
 import { composeIBAN } from "ibantools";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,7 +7,8 @@ import {
   startPaymentRailSimulator,
 } from "../../simulators/payment-rail/server.ts";
 import { buildPacs002, toIsoId } from "../../src/modules/payments/rail/iso20022.ts";
-import { signWebhook } from "../../src/modules/payments/rail/webhook-signature.ts";
+import { signWebhook } from "../../src/platform/webhook-signature.ts";
+import { freePort } from "../helpers/ports.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 import { bearer, expectProblem } from "../identity.helpers.ts";
 import { waitFor } from "../platform/wait.ts";
@@ -54,17 +54,6 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function setup(rail: Partial<PaymentRailSimulatorOptions> = {}, railPort?: number): Promise<Setup> {
   const appPort = await freePort();

@@ -117,7 +117,9 @@ describe.each(databaseBackends)("the audit trail's hash chain on $name", (backen
     await migrate(database.database, migrations.slice(0, chainAt));
     for (let index = 0; index < 4; index++) {
       await sql`insert into platform_audit_log (id, occurred_at, actor_type, action, details)
-        values (${`evt_old${index}`}, now(), 'system', 'before.chain', ${JSON.stringify({ index })})`.execute(db);
+        values (${`evt_old${index}`}, now(), 'system', 'before.chain', ${JSON.stringify({ index })})`.execute(
+        db,
+      );
     }
     await migrate(database.database, migrations);
     await write(db, 2, "after.chain");

@@ -186,6 +186,7 @@ describe("API description", () => {
     expect(document.paths).not.toHaveProperty("/openapi.json");
     expect(Object.keys(document.components.securitySchemes).sort()).toEqual([
       "customerToken",
+      "kycSignature",
       "railSignature",
       "staffToken",
     ]);

@@ -53,6 +53,14 @@ export class CustomerRepository {
       .executeTakeFirstOrThrow();
   }
 
+  async setTier(tx: Tx, id: string, tier: CustomerTier, at: Date): Promise<void> {
+    await customersTx(tx)
+      .updateTable("customers")
+      .set({ tier, updated_at: at })
+      .where("id", "=", id)
+      .execute();
+  }
+
   async tiers(tx: Tx, ids: readonly string[]): Promise<Map<string, CustomerTier>> {
     if (ids.length === 0) return new Map();
     const rows = await customersTx(tx)

@@ -43,6 +43,13 @@ export interface CustomerRegisteredEvent extends Record<string, unknown> {
   channel: string;
 }
 
+export interface CustomerTierChangedEvent extends Record<string, unknown> {
+  customerId: string;
+  before: CustomerTier;
+  after: CustomerTier;
+  reason: string;
+}
+
 export interface CustomerUpdatedEvent extends Record<string, unknown> {
   customerId: string;
   fields: Array<ProfileField | "email">;
@@ -102,6 +109,37 @@ export class CustomerService {
   /** The tiers of several customers, read inside the caller's transaction (transfer limits). */
   async tiers(tx: Tx, customerIds: readonly string[]): Promise<Map<string, CustomerTier>> {
     return this.#repository.tiers(tx, customerIds);
+  }
+
+  /**
+   * Sets the tier that the KYC checks and the risk rating earned (onboarding's activation, an
+   * analyst's decision). Idempotent: setting the tier a customer already has records nothing.
+   * Returns the tier before, so a workflow can compensate.
+   */
+  async setTier(
+    context: RequestContext,
+    customerId: string,
+    tier: CustomerTier,
+    reason: string,
+  ): Promise<{ before: CustomerTier; after: CustomerTier }> {
+    return inTransaction(this.#options.db, async (tx) => {
+      const current = await this.#repository.lockById(tx, customerId);
+      if (!current) throw new AppError("not-found", "No such customer.");
+      if (current.tier === tier) return { before: tier, after: tier };
+      await this.#repository.setTier(tx, customerId, tier, this.#options.clock.now());
+      const data: CustomerTierChangedEvent = { customerId, before: current.tier, after: tier, reason };
+      await appendToOutbox(tx, [
+        this.#options.events.create(context, "customer.tier_changed", customerId, data),
+      ]);
+      await this.#options.audit.record(tx, context, {
+        action: "customer.tier_changed",
+        subjectId: customerId,
+        details: { reason },
+        before: { tier: current.tier },
+        after: { tier },
+      });
+      return { before: current.tier, after: tier };
+    });
   }
 
   async exists(customerId: string): Promise<boolean> {

@@ -5,6 +5,7 @@ export { registerCustomerRoutes } from "./customer.routes.ts";
 export type {
   CustomerProfile,
   CustomerRegisteredEvent,
+  CustomerTierChangedEvent,
   CustomerUpdatedEvent,
   NewCustomer,
   PostalAddress,
@@ -20,4 +21,4 @@ export const migrations: MigrationSource = {
 };
 
 /** Events this module publishes. */
-export const CUSTOMER_EVENTS = ["customer.registered", "customer.updated"] as const;
+export const CUSTOMER_EVENTS = ["customer.registered", "customer.updated", "customer.tier_changed"] as const;

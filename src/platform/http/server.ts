@@ -104,6 +104,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
             description:
               "HMAC-SHA256 of `<timestamp>.<raw body>` with the rail's shared secret: t=<unix s>,v1=<hex>",
           },
+          kycSignature: {
+            type: "apiKey",
+            in: "header",
+            name: "x-kyc-signature",
+            description:
+              "HMAC-SHA256 of `<timestamp>.<raw body>` with the KYC provider's shared secret: t=<unix s>,v1=<hex>",
+          },
         },
       },
     },

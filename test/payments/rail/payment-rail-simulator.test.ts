@@ -16,7 +16,7 @@ import {
   toIsoId,
 } from "../../../src/modules/payments/rail/iso20022.ts";
 import { RailClient } from "../../../src/modules/payments/rail/rail.client.ts";
-import { verifyWebhook } from "../../../src/modules/payments/rail/webhook-signature.ts";
+import { verifyWebhook } from "../../../src/platform/webhook-signature.ts";
 import { waitFor } from "../../platform/wait.ts";
 import { xsdErrors } from "./xsd.ts";
 

@@ -1,9 +1,9 @@
 import { Type } from "typebox";
 import { problemResponses } from "../../../platform/http/schemas.ts";
 import type { HttpServer } from "../../../platform/http/server.ts";
+import { RAIL_SIGNATURE_HEADER } from "../../../platform/webhook-signature.ts";
 import { RAIL_MESSAGE_MAX_BYTES } from "./iso20022.ts";
 import type { RailService } from "./rail.service.ts";
-import { RAIL_SIGNATURE_HEADER } from "./webhook-signature.ts";
 
 const XML_TYPES = ["application/xml", "text/xml"];
 

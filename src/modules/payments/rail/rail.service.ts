@@ -4,6 +4,7 @@ import type { ServiceDependencies } from "../../../platform/dependencies.ts";
 import { AppError, assertInvariant } from "../../../platform/errors.ts";
 import { appendToOutbox } from "../../../platform/events/outbox.ts";
 import { toAmountDto } from "../../../platform/money.ts";
+import { RAIL_SIGNATURE_HEADER, verifyWebhook } from "../../../platform/webhook-signature.ts";
 import type { LedgerService } from "../../ledger/index.ts";
 import type { PaymentsRepository } from "../payments.repository.ts";
 import { paymentsTx, type TransferRow } from "../payments.tables.ts";
@@ -19,7 +20,6 @@ import {
 } from "./iso20022.ts";
 import type { RailClient } from "./rail.client.ts";
 import type { RailOutbox } from "./rail-outbox.ts";
-import { RAIL_SIGNATURE_HEADER, verifyWebhook } from "./webhook-signature.ts";
 
 export interface RailConfig {
   /** The rail's base URL; unset, payments to other banks are refused (nothing could carry them). */

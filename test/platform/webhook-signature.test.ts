@@ -6,7 +6,7 @@ import {
   verifyWebhook,
   type WebhookRejection,
   webhookSignatureId,
-} from "../../../src/modules/payments/rail/webhook-signature.ts";
+} from "../../src/platform/webhook-signature.ts";
 
 const SECRET = "whsec_test_4f1c2b";
 const BODY = '<?xml version="1.0"?><Document>settled &amp; done</Document>';

@@ -1,13 +1,17 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
- * Signatures of rail webhooks: HMAC-SHA256 over `${timestampS}.${rawBody}`, sent as
- * `X-Rail-Signature: t=<unix seconds>,v1=<hex>`. The timestamp is signed with the body so that an
- * old delivery cannot be replayed with a fresh time; a receiver still keeps its own replay cache
- * (by message id, or by `signatureId`), because a delivery inside the tolerance can be replayed.
+ * Signatures of the webhooks that external systems send us (the payment rail, the KYC provider):
+ * HMAC-SHA256 over `${timestampS}.${rawBody}`, sent in one header as `t=<unix seconds>,v1=<hex>`.
+ * The timestamp is signed with the body so that an old delivery cannot be replayed with a fresh
+ * time; a receiver still keeps its own replay cache (by message id, or by `signatureId`), because
+ * a delivery inside the tolerance can be replayed. Only the header's name differs per sender.
  */
 
+/** The payment rail signs its pacs.002/004/008 callbacks in this header. */
 export const RAIL_SIGNATURE_HEADER = "x-rail-signature";
+/** The KYC provider signs its verification results in this header. */
+export const KYC_SIGNATURE_HEADER = "x-kyc-signature";
 
 export type WebhookRejection = "missing" | "malformed" | "bad-signature" | "stale";
 
