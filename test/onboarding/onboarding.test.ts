@@ -223,6 +223,27 @@ describe("onboarding over HTTP with the KYC provider simulator", () => {
     expect(referred.referralReasons).toEqual(["document_not_verified"]);
   });
 
+  it("rates an applicant from a high-risk country high: referred, and approved on basic limits", async () => {
+    const { app } = await onboardingSetup();
+    const customer = await newCustomer(app);
+    const submitted = await apply(app, customer.token, applicant({ nationality: "IR" }));
+    const referred = await settled(app, customer.token, submitted.id, "referred");
+    expect(referred.referralReasons).toEqual(["high_risk"]);
+    const analyst = await newStaff(app, "compliance_analyst");
+    const approved = await app.http.inject({
+      method: "POST",
+      url: `/v1/staff/onboarding/applications/${submitted.id}/approve`,
+      headers: bearer(analyst.token),
+      payload: { reason: "Enhanced due diligence done" },
+    });
+    expect(approved.json()).toMatchObject({
+      status: "active",
+      kycLevel: "basic",
+      risk: { level: "high", factors: expect.arrayContaining(["high_risk_country"]) },
+    });
+    expect(await tierOf(app, customer.customerId)).toBe("basic");
+  });
+
   it("rejects an applicant the provider rejects: no account, the customer is told", async () => {
     const { app } = await onboardingSetup();
     const customer = await newCustomer(app);

@@ -336,7 +336,10 @@ export class OnboardingService {
           `The application is ${current.status}, not referred.`,
         );
       }
-      const level = kycLevelOf(json<KycSummary | null>(current.kyc_result));
+      const level = kycLevelOf(
+        json<KycSummary | null>(current.kyc_result),
+        json<RiskRating | null>(current.risk),
+      );
       return this.#conclude(tx, context, current, decision, level);
     });
     if (runId) await this.#options.workflows.run(runId);
@@ -571,7 +574,7 @@ export class OnboardingService {
       context,
       row,
       { by: "kyc", outcome: "approved", reason: "kyc_approved" },
-      kycLevelOf(kyc),
+      kycLevelOf(kyc, json<RiskRating | null>(row.risk)),
     );
   }
 
@@ -703,8 +706,12 @@ function sectionValues(row: ApplicationRow, patch: ApplicationPatch, now: Date, 
   return values;
 }
 
-function kycLevelOf(kyc: KycSummary | null): KycLevel {
-  return kyc?.documentVerified ? "full" : "basic";
+/**
+ * The KYC level the checks earned: full needs a verified document, and a high-risk customer (whom
+ * an analyst approved after enhanced due diligence) starts on basic limits all the same.
+ */
+function kycLevelOf(kyc: KycSummary | null, risk: RiskRating | null): KycLevel {
+  return kyc?.documentVerified && risk?.level !== "high" ? "full" : "basic";
 }
 
 function notEditable(row: ApplicationRow): AppError {
