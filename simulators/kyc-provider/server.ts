@@ -13,7 +13,20 @@ import {
 } from "../../src/modules/onboarding/kyc/kyc.schemas.ts";
 import { type Clock, systemClock } from "../../src/platform/clock.ts";
 import { validatorCompiler } from "../../src/platform/http/validation.ts";
-import { KYC_SIGNATURE_HEADER, signWebhook } from "../../src/platform/webhook-signature.ts";
+import { KYC_SIGNATURE_HEADER } from "../../src/platform/webhook-signature.ts";
+import { BackgroundWork } from "../shared/background.ts";
+import { deliverWithRetries, postSignedCallback } from "../shared/callbacks.ts";
+import {
+  checkedLatency,
+  drawLatencyMs,
+  envLatency,
+  envNumber,
+  type LatencyMs,
+  pushBounded,
+  rate,
+  remember,
+  whole,
+} from "../shared/settings.ts";
 import { DEFAULT_KYC_RULES, decideKyc, isCalendarDate, type KycDecisionRules } from "./rules.ts";
 
 /**
@@ -26,7 +39,7 @@ import { DEFAULT_KYC_RULES, decideKyc, isCalendarDate, type KycDecisionRules } f
  * Every call needs the API key in `x-api-key`. Randomness, time and ids are injectable.
  */
 
-export type LatencyMs = number | { minMs: number; maxMs: number };
+export type { LatencyMs };
 
 export interface KycSimulatorControls {
   /** Time from a submission to its decision and callback. */
@@ -121,25 +134,6 @@ const BODY_MAX_BYTES = 65_536;
 const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
 const WRONG_SECRET = "not-the-shared-kyc-webhook-secret";
 
-function rate(name: string, value: number): number {
-  if (!(value >= 0 && value <= 1)) throw new Error(`${name} must be between 0 and 1`);
-  return value;
-}
-
-function whole(name: string, value: number, minimum: number, maximum: number): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new Error(`${name} must be a whole number from ${minimum} to ${maximum}`);
-  }
-  return value;
-}
-
-function checkedLatency(latency: LatencyMs): LatencyMs {
-  if (typeof latency === "number") return whole("latencyMs", latency, 0, 3_600_000);
-  whole("latencyMs.minMs", latency.minMs, 0, 3_600_000);
-  whole("latencyMs.maxMs", latency.maxMs, latency.minMs, 3_600_000);
-  return latency;
-}
-
 function checkedControls(controls: KycSimulatorControls): KycSimulatorControls {
   return {
     latencyMs: checkedLatency(controls.latencyMs),
@@ -194,20 +188,6 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
 }
 
-/** Keeps at most `max` entries by dropping the oldest (a Map iterates in insertion order). */
-function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.set(key, value);
-  for (const oldest of map.keys()) {
-    if (map.size <= max) break;
-    map.delete(oldest);
-  }
-}
-
-function pushBounded<T>(list: T[], item: T, max: number): void {
-  list.push(item);
-  if (list.length > max) list.splice(0, list.length - max);
-}
-
 function problem(reply: FastifyReply, status: number, slug: string, detail: string): FastifyReply {
   return reply
     .code(status)
@@ -248,12 +228,11 @@ class KycProvider {
   readonly #verifications = new Map<string, StoredVerification>();
   readonly #answers = new Map<string, { bodyHash: string; verificationId: string }>();
   readonly #deliveries: KycCallbackDelivery[] = [];
-  readonly #pending = new Set<Promise<unknown>>();
-  readonly #sleepers = new Map<NodeJS.Timeout, () => void>();
-  #closed = false;
+  readonly #work: BackgroundWork;
 
   constructor(options: Settings) {
     this.#settings = options;
+    this.#work = new BackgroundWork(options.onError);
     this.#controls = options.controls;
   }
 
@@ -270,18 +249,12 @@ class KycProvider {
     return [...this.#deliveries];
   }
 
-  async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  idle(): Promise<void> {
+    return this.#work.idle();
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    for (const [timer, wake] of this.#sleepers) {
-      clearTimeout(timer);
-      wake();
-    }
-    this.#sleepers.clear();
-    await this.idle();
+  close(): Promise<void> {
+    return this.#work.close();
   }
 
   // ————— HTTP —————
@@ -363,7 +336,7 @@ class KycProvider {
       }
       return reply.code(202).send({ verificationId: known.verificationId, status: "pending" });
     }
-    if (this.#pending.size >= this.#settings.pendingMax) {
+    if (this.#work.size >= this.#settings.pendingMax) {
       return problem(reply, 503, "service-unavailable", "Too many verifications are in progress.");
     }
     const verificationId = `kyv_${this.#settings.newId()}`;
@@ -383,21 +356,15 @@ class KycProvider {
       rememberedMax,
     );
     remember(this.#answers, key, { bodyHash, verificationId }, rememberedMax);
-    this.#track(this.#decideLater(resource, body.applicant, body.callbackUrl));
+    this.#work.track(this.#decideLater(resource, body.applicant, body.callbackUrl));
     return reply.code(202).send({ verificationId, status: "pending" });
   }
 
   // ————— Decisions and callbacks —————
 
-  #latencyMs(): number {
-    const latency = this.#controls.latencyMs;
-    if (typeof latency === "number") return latency;
-    return latency.minMs + Math.floor(this.#settings.random() * (latency.maxMs - latency.minMs + 1));
-  }
-
   async #decideLater(resource: KycVerificationResource, applicant: KycApplicant, callbackUrl: string) {
-    await this.#sleep(this.#latencyMs());
-    if (this.#closed) return;
+    await this.#work.sleep(drawLatencyMs(this.#controls.latencyMs, this.#settings.random));
+    if (this.#work.closed) return;
     const now = this.#settings.clock.now();
     const decision = decideKyc(applicant, this.#settings.rules, now.toISOString().slice(0, 10));
     resource.status = decision.outcome satisfies KycStatus;
@@ -445,61 +412,15 @@ class KycProvider {
   }
 
   /** Attempts until one is answered 2xx, at most `callbackAttemptsMax`, with exponential backoff. */
-  async #deliverCopy(url: string, body: string, secret: string) {
-    const { callbackAttemptsMax, callbackBackoffMs, callbackBackoffMaxMs } = this.#settings;
-    let attempts = 0;
-    while (attempts < callbackAttemptsMax && !this.#closed) {
-      if (attempts > 0) {
-        await this.#sleep(Math.min(callbackBackoffMs * 2 ** (attempts - 1), callbackBackoffMaxMs));
-      }
-      attempts++;
-      if (await this.#post(url, body, secret)) return { attempts, delivered: true };
-    }
-    return { attempts, delivered: false };
-  }
-
-  /** One signed POST; it is signed again on every attempt so that a late retry is not stale. */
-  async #post(url: string, body: string, secret: string): Promise<boolean> {
-    const nowS = Math.floor(this.#settings.clock.now().getTime() / 1000);
-    try {
-      const response = await this.#settings.fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          [KYC_SIGNATURE_HEADER]: signWebhook(secret, body, nowS),
-        },
-        body,
-        signal: AbortSignal.timeout(this.#settings.callbackTimeoutMs),
-      });
-      await response.body?.cancel().catch(() => undefined);
-      return response.ok;
-    } catch {
-      return false;
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#sleepers.delete(timer);
-        resolve();
-      }, ms);
-      this.#sleepers.set(timer, resolve);
-    });
-  }
-
-  /** Background work is tracked for `idle()` and `close()`, and never becomes an unhandled rejection. */
-  #track<T>(work: Promise<T>): Promise<T> {
-    this.#pending.add(work);
-    work.then(
-      () => this.#pending.delete(work),
-      (error: unknown) => {
-        this.#pending.delete(work);
-        this.#settings.onError(error);
-      },
-    );
-    return work;
+  #deliverCopy(url: string, body: string, secret: string) {
+    const callback = {
+      url,
+      body,
+      secret,
+      contentType: "application/json",
+      signatureHeader: KYC_SIGNATURE_HEADER,
+    };
+    return deliverWithRetries(() => postSignedCallback(this.#settings, callback), this.#settings, this.#work);
   }
 }
 
@@ -550,23 +471,6 @@ export async function startKycProviderSimulator(
 
 // ————— Configuration from the environment —————
 
-function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, not "${raw}"`);
-  return value;
-}
-
-/** `KYC_LATENCY_MS` is a fixed `2000` or a uniform range `500-3000`. */
-function envLatency(env: NodeJS.ProcessEnv): LatencyMs {
-  const raw = env.KYC_LATENCY_MS?.trim();
-  if (!raw) return 2_000;
-  const range = /^(\d+)\s*-\s*(\d+)$/.exec(raw);
-  if (range) return { minMs: Number(range[1]), maxMs: Number(range[2]) };
-  return envNumber(env, "KYC_LATENCY_MS", 2_000);
-}
-
 function envFlag(env: NodeJS.ProcessEnv, name: string): boolean {
   return /^(1|true|yes)$/i.test(env[name] ?? "");
 }
@@ -587,7 +491,7 @@ export function kycProviderOptionsFromEnv(env: NodeJS.ProcessEnv): KycProviderSi
       minimumAgeYears: envNumber(env, "KYC_MINIMUM_AGE_YEARS", DEFAULT_KYC_RULES.minimumAgeYears),
       ...(watchList ? { watchList } : {}),
     },
-    latencyMs: envLatency(env),
+    latencyMs: envLatency(env, "KYC_LATENCY_MS", 2_000),
     controls: {
       failureRate: envNumber(env, "KYC_FAILURE_RATE", 0),
       dropCallbackRate: envNumber(env, "KYC_DROP_CALLBACK_RATE", 0),

@@ -13,7 +13,19 @@ import {
 import { type Clock, systemClock } from "../../src/platform/clock.ts";
 import { AppError } from "../../src/platform/errors.ts";
 import { parseAmount } from "../../src/platform/money.ts";
-import { signWebhook } from "../../src/platform/webhook-signature.ts";
+import { BackgroundWork } from "../shared/background.ts";
+import { deliverWithRetries, postSignedCallback } from "../shared/callbacks.ts";
+import {
+  checkedLatency,
+  drawLatencyMs,
+  envLatency,
+  envNumber,
+  type LatencyMs,
+  pushBounded,
+  rate,
+  remember,
+  whole,
+} from "../shared/settings.ts";
 
 /**
  * A payment rail for development and tests: it takes pacs.008 credit transfers, answers each
@@ -23,7 +35,7 @@ import { signWebhook } from "../../src/platform/webhook-signature.ts";
  * webhook handling is exercised for idempotency. Randomness, time and ids are injectable.
  */
 
-export type LatencyMs = number | { minMs: number; maxMs: number };
+export type { LatencyMs };
 
 export interface PaymentRailSimulatorOptions {
   callbackUrl: string;
@@ -113,25 +125,6 @@ type Settings = Required<Omit<PaymentRailSimulatorOptions, "onError">> & {
   onError: (error: unknown) => void;
 };
 
-function rate(name: string, value: number): number {
-  if (!(value >= 0 && value <= 1)) throw new Error(`${name} must be between 0 and 1`);
-  return value;
-}
-
-function whole(name: string, value: number, minimum: number, maximum: number): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new Error(`${name} must be a whole number from ${minimum} to ${maximum}`);
-  }
-  return value;
-}
-
-function checkedLatency(latency: LatencyMs): LatencyMs {
-  if (typeof latency === "number") return whole("latencyMs", latency, 0, 3_600_000);
-  whole("latencyMs.minMs", latency.minMs, 0, 3_600_000);
-  whole("latencyMs.maxMs", latency.maxMs, latency.minMs, 3_600_000);
-  return latency;
-}
-
 function settings(options: PaymentRailSimulatorOptions): Settings {
   if (!URL.canParse(options.callbackUrl)) throw new Error("callbackUrl must be an absolute URL");
   if (options.webhookSecret.length === 0) throw new Error("webhookSecret must not be empty");
@@ -217,20 +210,6 @@ function sha256(body: Buffer): string {
   return createHash("sha256").update(body).digest("hex");
 }
 
-/** Keeps at most `max` entries by dropping the oldest (a Map iterates in insertion order). */
-function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.set(key, value);
-  for (const oldest of map.keys()) {
-    if (map.size <= max) break;
-    map.delete(oldest);
-  }
-}
-
-function pushBounded<T>(list: T[], item: T, max: number): void {
-  list.push(item);
-  if (list.length > max) list.splice(0, list.length - max);
-}
-
 const MESSAGE_NAMES: Record<CallbackKind, string> = {
   "pacs.002": "pacs.002.001.11",
   "pacs.004": "pacs.004.001.10",
@@ -246,12 +225,11 @@ class PaymentRail {
   readonly #answers = new Map<string, { bodyHash: string; answer: unknown }>();
   readonly #received: ReceivedCreditTransfer[] = [];
   readonly #deliveries: CallbackDelivery[] = [];
-  readonly #pending = new Set<Promise<unknown>>();
-  readonly #sleepers = new Map<NodeJS.Timeout, () => void>();
-  #closed = false;
+  readonly #work: BackgroundWork;
 
   constructor(options: Settings) {
     this.#settings = options;
+    this.#work = new BackgroundWork(options.onError);
   }
 
   sent(): ReceivedCreditTransfer[] {
@@ -262,18 +240,12 @@ class PaymentRail {
     return [...this.#deliveries];
   }
 
-  async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  idle(): Promise<void> {
+    return this.#work.idle();
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    for (const [timer, wake] of this.#sleepers) {
-      clearTimeout(timer);
-      wake();
-    }
-    this.#sleepers.clear();
-    await this.idle();
+  close(): Promise<void> {
+    return this.#work.close();
   }
 
   async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -308,7 +280,7 @@ class PaymentRail {
         "This Idempotency-Key came with another message.",
       );
     }
-    if (this.#pending.size >= this.#settings.pendingMax) {
+    if (this.#work.size >= this.#settings.pendingMax) {
       return sendProblem(response, "service-unavailable", "Too many payments are in flight.");
     }
     const xml = body.toString("utf8");
@@ -322,23 +294,23 @@ class PaymentRail {
       this.#settings.rememberedMax,
     );
     sendJson(response, 202, answer);
-    this.#track(this.#settle(message));
+    this.#work.track(this.#settle(message));
   }
 
   async #receiveInboundCreditOrder(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (this.#pending.size >= this.#settings.pendingMax) {
+    if (this.#work.size >= this.#settings.pendingMax) {
       return sendProblem(response, "service-unavailable", "Too many callbacks are in flight.");
     }
     const body = await readBody(request, this.#settings.bodyMaxBytes);
     const input = inboundCreditFromJson(body);
     const credit = this.#prepareInboundCredit(input);
-    this.#track(this.#deliver("pacs.008", credit.messageId, credit.xml));
+    this.#work.track(this.#deliver("pacs.008", credit.messageId, credit.xml));
     sendJson(response, 202, { messageId: credit.messageId, endToEndId: credit.endToEndId });
   }
 
   async injectInboundCredit(input: InboundCreditInput): Promise<InboundCredit & { delivered: boolean }> {
     const credit = this.#prepareInboundCredit(input);
-    const delivered = await this.#track(this.#deliver("pacs.008", credit.messageId, credit.xml));
+    const delivered = await this.#work.track(this.#deliver("pacs.008", credit.messageId, credit.xml));
     return { ...credit, delivered };
   }
 
@@ -358,12 +330,6 @@ class PaymentRail {
 
   // ————— Settlement —————
 
-  #latencyMs(): number {
-    const latency = this.#settings.latencyMs;
-    if (typeof latency === "number") return latency;
-    return latency.minMs + Math.floor(this.#settings.random() * (latency.maxMs - latency.minMs + 1));
-  }
-
   #pick(codes: readonly string[]): string {
     const index = Math.floor(this.#settings.random() * codes.length);
     return codes[Math.min(index, codes.length - 1)] ?? "NARR";
@@ -381,8 +347,8 @@ class PaymentRail {
   }
 
   async #settle(message: Pacs008): Promise<void> {
-    await this.#sleep(this.#latencyMs());
-    if (this.#closed) return;
+    await this.#work.sleep(drawLatencyMs(this.#settings.latencyMs, this.#settings.random));
+    if (this.#work.closed) return;
     const statuses = message.transactions.map((transaction) => this.#decide(transaction));
     const messageId = this.#settings.newId();
     const createdAt = this.#settings.clock.now();
@@ -391,14 +357,14 @@ class PaymentRail {
     message.transactions.forEach((transaction, index) => {
       if (statuses[index]?.status !== "ACSC") return;
       if (this.#settings.random() < this.#settings.returnRate) {
-        this.#track(this.#returnLater(message.messageId, transaction));
+        this.#work.track(this.#returnLater(message.messageId, transaction));
       }
     });
   }
 
   async #returnLater(originalMessageId: string, transaction: InboundCreditTransfer): Promise<void> {
-    await this.#sleep(this.#settings.returnDelayMs);
-    if (this.#closed) return;
+    await this.#work.sleep(this.#settings.returnDelayMs);
+    if (this.#work.closed) return;
     const messageId = this.#settings.newId();
     const xml = buildPacs004({
       messageId,
@@ -432,62 +398,16 @@ class PaymentRail {
   }
 
   /** Attempts until one is answered 2xx, at most `callbackAttemptsMax`, with exponential backoff. */
-  async #deliverCopy(kind: CallbackKind, xml: string): Promise<{ attempts: number; delivered: boolean }> {
-    const { callbackAttemptsMax, callbackBackoffMs, callbackBackoffMaxMs } = this.#settings;
-    let attempts = 0;
-    while (attempts < callbackAttemptsMax && !this.#closed) {
-      if (attempts > 0)
-        await this.#sleep(Math.min(callbackBackoffMs * 2 ** (attempts - 1), callbackBackoffMaxMs));
-      attempts++;
-      if (await this.#post(kind, xml)) return { attempts, delivered: true };
-    }
-    return { attempts, delivered: false };
-  }
-
-  /** One signed POST; it is signed again on every attempt so that a late retry is not stale. */
-  async #post(kind: CallbackKind, xml: string): Promise<boolean> {
-    const { callbackUrl, webhookSecret, clock, callbackTimeoutMs } = this.#settings;
-    const nowS = Math.floor(clock.now().getTime() / 1000);
-    try {
-      const response = await this.#settings.fetch(callbackUrl, {
-        method: "POST",
-        headers: {
-          "content-type": "application/xml",
-          "x-rail-signature": signWebhook(webhookSecret, xml, nowS),
-          "x-rail-message-type": MESSAGE_NAMES[kind],
-        },
-        body: xml,
-        signal: AbortSignal.timeout(callbackTimeoutMs),
-      });
-      await response.body?.cancel().catch(() => undefined);
-      return response.ok;
-    } catch {
-      return false;
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#sleepers.delete(timer);
-        resolve();
-      }, ms);
-      this.#sleepers.set(timer, resolve);
-    });
-  }
-
-  /** Background work is tracked for `idle()` and `close()`, and never becomes an unhandled rejection. */
-  #track<T>(work: Promise<T>): Promise<T> {
-    this.#pending.add(work);
-    work.then(
-      () => this.#pending.delete(work),
-      (error: unknown) => {
-        this.#pending.delete(work);
-        this.#settings.onError(error);
-      },
-    );
-    return work;
+  #deliverCopy(kind: CallbackKind, xml: string): Promise<{ attempts: number; delivered: boolean }> {
+    const callback = {
+      url: this.#settings.callbackUrl,
+      body: xml,
+      secret: this.#settings.webhookSecret,
+      contentType: "application/xml",
+      signatureHeader: "x-rail-signature",
+      headers: { "x-rail-message-type": MESSAGE_NAMES[kind] },
+    };
+    return deliverWithRetries(() => postSignedCallback(this.#settings, callback), this.#settings, this.#work);
   }
 }
 
@@ -566,23 +486,6 @@ export async function startPaymentRailSimulator(
 
 // ————— Configuration from the environment —————
 
-function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, not "${raw}"`);
-  return value;
-}
-
-/** `RAIL_LATENCY_MS` is a fixed `200` or a uniform range `100-500`. */
-function envLatency(env: NodeJS.ProcessEnv): LatencyMs {
-  const raw = env.RAIL_LATENCY_MS?.trim();
-  if (!raw) return 200;
-  const range = /^(\d+)\s*-\s*(\d+)$/.exec(raw);
-  if (range) return { minMs: Number(range[1]), maxMs: Number(range[2]) };
-  return envNumber(env, "RAIL_LATENCY_MS", 200);
-}
-
 export const DEVELOPMENT_WEBHOOK_SECRET = "omnicore-development-rail-webhook-secret";
 
 export function paymentRailOptionsFromEnv(env: NodeJS.ProcessEnv): PaymentRailSimulatorOptions {
@@ -591,7 +494,7 @@ export function paymentRailOptionsFromEnv(env: NodeJS.ProcessEnv): PaymentRailSi
     host: env.RAIL_HOST?.trim() || "127.0.0.1",
     callbackUrl: env.RAIL_CALLBACK_URL?.trim() || "http://127.0.0.1:3000/v1/rail/callbacks",
     webhookSecret: env.RAIL_WEBHOOK_SECRET || DEVELOPMENT_WEBHOOK_SECRET,
-    latencyMs: envLatency(env),
+    latencyMs: envLatency(env, "RAIL_LATENCY_MS", 200),
     rejectionRate: envNumber(env, "RAIL_REJECTION_RATE", 0),
     returnRate: envNumber(env, "RAIL_RETURN_RATE", 0),
     returnDelayMs: envNumber(env, "RAIL_RETURN_DELAY_MS", 5_000),

@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
 import type { App } from "../../src/app.ts";
 import type { AlertDto, ComplianceCaseContext, ComplianceCaseDto } from "../../src/modules/aml/index.ts";
+import { MONITORING_CONSUMER, MONITORING_EVENT_TYPES } from "../../src/modules/aml/monitoring.projection.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import type { DomainEvent } from "../../src/platform/events/event.ts";
 import { appendToOutbox, outboxLag } from "../../src/platform/events/outbox.ts";
 import { toAmountDto } from "../../src/platform/money.ts";
+import { staffRequest } from "../helpers/staff-request.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
-import { adminTokens, bearer, createStaff, PASSWORD, staffLogin, type Tokens } from "../identity.helpers.ts";
+import { adminTokens, createStaff, PASSWORD, staffLogin, type Tokens } from "../identity.helpers.ts";
 import {
   type AccountDto,
   type Amount,
@@ -75,13 +77,39 @@ export async function holder(app: App): Promise<Holder> {
   return { customerId: customer.customerId, token: customer.token, account };
 }
 
-/** Waits until every committed event was delivered, the monitoring's own events included. */
+/**
+ * Waits until every committed money event was handled by the monitoring: published (the outbox
+ * drained) is not enough on NATS, where delivery to the consumer is asynchronous.
+ */
 export async function settle(app: App): Promise<void> {
+  const db = app.database.db;
   await waitFor(
-    async () => (await outboxLag(app.database.db, app.clock.now())).pending === 0,
+    async () => (await outboxLag(db, app.clock.now())).pending === 0,
     800,
     25,
     "the outbox drained",
+  );
+  await waitFor(
+    async () => {
+      const rows = await db.selectFrom("platform_outbox").select("events").execute();
+      const wanted = rows
+        .flatMap(
+          (row) => (typeof row.events === "string" ? JSON.parse(row.events) : row.events) as DomainEvent[],
+        )
+        .filter((event) => MONITORING_EVENT_TYPES.includes(event.type))
+        .map((event) => event.id);
+      if (wanted.length === 0) return true;
+      const handled = await db
+        .selectFrom("platform_inbox")
+        .select("event_id")
+        .where("consumer", "=", MONITORING_CONSUMER)
+        .where("event_id", "in", wanted)
+        .execute();
+      return handled.length === new Set(wanted).size;
+    },
+    800,
+    25,
+    "the monitoring handled every money event",
   );
 }
 
@@ -100,14 +128,7 @@ export async function pay(app: App, from: Holder, toIban: string, amount: string
   return made;
 }
 
-export function staffRequest(app: App, token: string, method: "GET" | "POST", url: string, payload?: object) {
-  return app.http.inject({
-    method,
-    url,
-    headers: bearer(token),
-    ...(payload === undefined ? {} : { payload }),
-  });
-}
+export { staffRequest };
 
 export async function queue(
   app: App,

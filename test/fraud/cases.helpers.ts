@@ -4,6 +4,7 @@ import type { CaseDto } from "../../src/modules/fraud/cases/index.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import { systemContext } from "../../src/platform/context.ts";
 import { inTransaction } from "../../src/platform/db/database.ts";
+import { staffRequest } from "../helpers/staff-request.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 import { bearer } from "../identity.helpers.ts";
 import {
@@ -78,20 +79,7 @@ export async function openCase(
   return caseId;
 }
 
-export function staffRequest(
-  app: App,
-  token: string,
-  method: "GET" | "POST",
-  url: string,
-  payload?: Record<string, unknown>,
-) {
-  return app.http.inject({
-    method,
-    url,
-    headers: bearer(token),
-    ...(payload === undefined ? {} : { payload }),
-  });
-}
+export { staffRequest };
 
 export async function queue(
   app: App,

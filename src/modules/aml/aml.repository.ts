@@ -1,5 +1,6 @@
 import { type Insertable, sql } from "kysely";
 import type { Db, Tx } from "../../platform/db/database.ts";
+import { afterRiskQueueCursor, type RiskQueueCursor } from "../../platform/risk-queue.ts";
 import {
   ACTIVE_STATUSES,
   type AlertRow,
@@ -14,13 +15,6 @@ import {
   type RuleSetRow,
 } from "./aml.tables.ts";
 import type { MovementKey } from "./rules.ts";
-
-/** Where a page of the queue ends: the sort key of its last case. */
-export interface QueueCursor {
-  riskScore: number;
-  openedAtMs: number;
-  id: string;
-}
 
 type NewMovement = Insertable<AmlTables["aml_movements"]>;
 type NewAlert = Omit<AlertRow, "details"> & { details: string };
@@ -247,15 +241,9 @@ export class AmlRepository {
   }
 
   /** One page of cases in `status`, highest risk first, then the oldest (keyset, no offsets). */
-  async queuePage(status: CaseStatus, after: QueueCursor | undefined, limit: number): Promise<CaseRow[]> {
+  async queuePage(status: CaseStatus, after: RiskQueueCursor | undefined, limit: number): Promise<CaseRow[]> {
     let query = amlDb(this.#db).selectFrom("aml_cases").selectAll().where("status", "=", status);
-    if (after) {
-      const at = new Date(after.openedAtMs);
-      query = query.where(
-        sql<boolean>`(risk_score < ${after.riskScore} or (risk_score = ${after.riskScore} and
-          (opened_at > ${at} or (opened_at = ${at} and id > ${after.id}))))`,
-      );
-    }
+    if (after) query = query.where(afterRiskQueueCursor(after));
     return query.orderBy("risk_score", "desc").orderBy("opened_at").orderBy("id").limit(limit).execute();
   }
 

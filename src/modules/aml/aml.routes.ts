@@ -1,16 +1,23 @@
 import { type TSchema, Type } from "typebox";
 import type { Guards } from "../../platform/http/auth.ts";
-import { AmountSchema, problemResponses } from "../../platform/http/schemas.ts";
+import {
+  AmountSchema,
+  ChannelSummarySchema,
+  createRuleSetBody,
+  DateTimeSchema,
+  Nullable,
+  problemResponses,
+  RuleSetVersionParams,
+  riskQueuePageSchema,
+  riskQueueQuerystring,
+} from "../../platform/http/schemas.ts";
 import type { HttpServer } from "../../platform/http/server.ts";
 import type { AmlService } from "./aml.service.ts";
 import type { CASE_STATUSES } from "./aml.tables.ts";
 import { type ComplianceCaseService, NOTE_LENGTH_MAX, QUEUE_PAGE_MAX } from "./compliance-case.service.ts";
 import { AmlRuleSchema, AmlRuleSetDefinitionSchema } from "./rules.ts";
 
-function Nullable<T extends TSchema>(schema: T) {
-  return Type.Union([schema, Type.Null()]);
-}
-const DateTime = Type.String({ format: "date-time" });
+const DateTime = DateTimeSchema;
 const StatusSchema = Type.Union([
   Type.Literal("open"),
   Type.Literal("escalated"),
@@ -27,13 +34,7 @@ const RuleSetSchema = Type.Object({
   active: Type.Boolean(),
 });
 
-const CreateRuleSetBody = Type.Object(
-  {
-    ...AmlRuleSetDefinitionSchema.properties,
-    activate: Type.Optional(Type.Boolean({ description: "Make the new version the active one at once" })),
-  },
-  { additionalProperties: false },
-);
+const CreateRuleSetBody = createRuleSetBody(AmlRuleSetDefinitionSchema);
 
 const CaseSchema = Type.Object({
   id: Type.String(),
@@ -110,15 +111,7 @@ const ContextSchema = Type.Object({
   notes: Type.Array(NoteSchema),
   customer: Nullable(Type.Record(Type.String(), Type.Unknown())),
   accounts: Type.Array(AccountSchema),
-  channels: Type.Array(
-    Type.Object({
-      channel: Type.String(),
-      sessionCount: Type.Integer(),
-      deviceIds: Type.Array(Type.String()),
-      countries: Type.Array(Type.String()),
-      lastSeenAt: DateTime,
-    }),
-  ),
+  channels: Type.Array(ChannelSummarySchema),
   sessions: Records("Recent sessions, newest first"),
   devices: Records("Devices the customer signed in from"),
   recentPayments: Records("Recent outgoing transfers, newest first"),
@@ -142,8 +135,6 @@ const ReportSchema = Type.Object({
 
 const CaseParams = Type.Object({ id: Type.String({ pattern: "^cmc_[0-9a-f]{32}$" }) });
 const ReportParams = Type.Object({ id: Type.String({ pattern: "^sar_[0-9a-f]{32}$" }) });
-/** A version number as a path segment; a pattern (not an integer) so malformed ones answer 400, not 404. */
-const VersionParams = Type.Object({ version: Type.String({ pattern: "^[1-9][0-9]{0,8}$" }) });
 const Text = (description: string) => Type.String({ minLength: 1, maxLength: NOTE_LENGTH_MAX, description });
 const OptionalNoteBody = Type.Object(
   { note: Type.Optional(Text("Recorded as a note on the case")) },
@@ -218,7 +209,7 @@ function registerRuleSetRoutes(app: HttpServer, { aml, guards }: Deps): void {
       schema: {
         ...STAFF,
         summary: "Make an existing version the active AML rule set",
-        params: VersionParams,
+        params: RuleSetVersionParams,
         response: { 200: RuleSetSchema, ...problemResponses(400, 401, 403, 404, 409) },
       },
     },
@@ -235,16 +226,9 @@ function registerQueueRoutes(app: HttpServer, { cases, guards }: Deps): void {
       schema: {
         ...STAFF,
         summary: "The compliance queue: highest risk first, then the oldest (open cases unless told)",
-        querystring: Type.Object(
-          {
-            status: Type.Optional(StatusSchema),
-            limit: Type.Integer({ minimum: 1, maximum: QUEUE_PAGE_MAX, default: 50 }),
-            cursor: Type.Optional(Type.String({ maxLength: 200 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: riskQueueQuerystring(StatusSchema, QUEUE_PAGE_MAX),
         response: {
-          200: Type.Object({ items: Type.Array(CaseSchema), nextCursor: Nullable(Type.String()) }),
+          200: riskQueuePageSchema(CaseSchema),
           ...problemResponses(400, 401, 403),
         },
       },

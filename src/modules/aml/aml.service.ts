@@ -1,11 +1,11 @@
 import type { Config } from "../../config.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
-import { inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import type { Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import type { EventDispatcher } from "../../platform/events/dispatcher.ts";
-import { appendToOutbox } from "../../platform/events/outbox.ts";
+import { type RuleSetActivatedEvent, RuleSetVersions } from "../../platform/rule-set-versions.ts";
 import type { AmlMetrics } from "./aml.metrics.ts";
 import { AmlRepository } from "./aml.repository.ts";
 import type { RuleSetRow } from "./aml.tables.ts";
@@ -41,10 +41,7 @@ export interface AmlRuleSetCreatedEvent extends Record<string, unknown> {
   createdBy: string;
 }
 
-export interface AmlRuleSetActivatedEvent extends Record<string, unknown> {
-  version: number;
-  previousVersion: number | null;
-}
+export type AmlRuleSetActivatedEvent = RuleSetActivatedEvent;
 
 const RULE_SETS_PAGE_MAX = 100;
 
@@ -60,12 +57,22 @@ interface CachedRuleSet extends ActiveRuleSet {
 export class AmlService {
   readonly #options: AmlServiceOptions;
   readonly #repository: AmlRepository;
+  readonly #ruleSets: RuleSetVersions<RuleSetRow>;
   #active: CachedRuleSet | undefined;
   #subscribed = false;
 
   constructor(options: AmlServiceOptions) {
     this.#options = options;
     this.#repository = new AmlRepository({ db: options.db });
+    this.#ruleSets = new RuleSetVersions({
+      ...options,
+      store: this.#repository,
+      domain: "aml",
+      notFoundDetail: "No such AML rule set version.",
+      onChange: () => {
+        this.#active = undefined;
+      },
+    });
   }
 
   /** Seeds rule set version 1 when there is none, and subscribes the monitoring to its events. */
@@ -128,80 +135,28 @@ export class AmlService {
   ): Promise<AmlRuleSetDto> {
     const definition = validDefinition(input);
     const createdBy = actorId(context.actor) ?? "unknown";
-    const version = await this.#inRuleSetTransaction(async (tx) => {
-      const next = await this.#repository.nextRuleSetVersion(tx);
+    const row = await this.#ruleSets.create(context, input.activate === true, async (tx, version) => {
       await this.#repository.insertRuleSet(tx, {
-        version: next,
+        version,
         definition: JSON.stringify(definition),
         created_by: createdBy,
         created_at: this.#options.clock.now(),
         active: false,
       });
       const data: AmlRuleSetCreatedEvent = {
-        version: next,
+        version,
         rulesCount: definition.rules.length,
         currency: definition.currency,
         createdBy,
       };
-      await appendToOutbox(tx, [
-        this.#options.events.create(context, "aml.rule_set_created", ruleSetAggregateId(next), data),
-      ]);
-      await this.#options.audit.record(tx, context, {
-        action: "aml.rule_set_created",
-        subjectId: ruleSetAggregateId(next),
-        details: { ...data, rules: definition.rules.map((rule) => rule.code) },
-      });
-      if (input.activate) await this.#activateInTx(tx, context, next);
-      return next;
+      return { data, details: { ...data, rules: definition.rules.map((rule) => rule.code) } };
     });
-    return this.#reloadAfterChange(version);
+    return toRuleSetDto(row);
   }
 
   async activateRuleSet(context: RequestContext, version: number): Promise<AmlRuleSetDto> {
-    await this.#inRuleSetTransaction(async (tx) => {
-      const row = await this.#repository.ruleSet(version, tx);
-      if (!row) throw new AppError("not-found", "No such AML rule set version.");
-      if (!row.active) await this.#activateInTx(tx, context, version);
-    });
-    return this.#reloadAfterChange(version);
+    return toRuleSetDto(await this.#ruleSets.activate(context, version));
   }
-
-  async #activateInTx(tx: Tx, context: RequestContext, version: number): Promise<void> {
-    const previousVersion = (await this.#repository.activate(tx, version)) ?? null;
-    const data: AmlRuleSetActivatedEvent = { version, previousVersion };
-    await appendToOutbox(tx, [
-      this.#options.events.create(context, "aml.rule_set_activated", ruleSetAggregateId(version), data),
-    ]);
-    await this.#options.audit.record(tx, context, {
-      action: "aml.rule_set_activated",
-      subjectId: ruleSetAggregateId(version),
-      details: data,
-    });
-  }
-
-  /** Two analysts creating or activating at once: one wins, the other is told to retry. */
-  async #inRuleSetTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    try {
-      return await inTransaction(this.#options.db, work);
-    } catch (error) {
-      if (isUniqueViolation(error)) {
-        throw new AppError("conflict", "Another rule-set change was made at the same time; retry.");
-      }
-      throw error;
-    }
-  }
-
-  async #reloadAfterChange(version: number): Promise<AmlRuleSetDto> {
-    this.#active = undefined;
-    const row = await this.#repository.ruleSet(version);
-    if (!row) throw new AppError("not-found", "No such AML rule set version.");
-    return toRuleSetDto(row);
-  }
-}
-
-/** Rule sets are numbered, not given ids: the version is their identity in events and the audit trail. */
-function ruleSetAggregateId(version: number): string {
-  return `aml-rule-set-${version}`;
 }
 
 function validDefinition(input: AmlRuleSetDefinition): AmlRuleSetDefinition {

@@ -1,10 +1,10 @@
-import { recentSecurityRecords, type SecurityRecord } from "../../platform/audit.ts";
-import type { Db } from "../../platform/db/database.ts";
+import {
+  type CustomerContext,
+  type CustomerContextSources,
+  gatherCustomerContext,
+} from "../../platform/customer-context.ts";
 import { toAmountDto } from "../../platform/money.ts";
-import type { CustomerProfile, CustomerService } from "../customers/index.ts";
-import type { CustomerDeviceRecord, CustomerSessionRecord, IdentityService } from "../identity/index.ts";
 import type { Account, LedgerService } from "../ledger/index.ts";
-import type { PayeeDto, PayeeService, PaymentHistory, PaymentRecord } from "../payments/index.ts";
 import type { AmlRepository } from "./aml.repository.ts";
 import type { AlertRow, CaseRow } from "./aml.tables.ts";
 import {
@@ -19,13 +19,8 @@ import {
 } from "./compliance-case.dto.ts";
 
 /** Where each part of a case's context comes from: every other module through its public face. */
-export interface ComplianceContextSources {
-  db: Db;
+export interface ComplianceContextSources extends CustomerContextSources {
   repository: AmlRepository;
-  customers: Pick<CustomerService, "get">;
-  identity: Pick<IdentityService, "recentSessionsOf" | "devicesOf">;
-  payments: Pick<PaymentHistory, "recentTransfersOf">;
-  payees: Pick<PayeeService, "list">;
   ledger: Pick<LedgerService, "listAccounts">;
 }
 
@@ -34,34 +29,23 @@ export const CONTEXT_LIMITS = {
   alerts: 100,
   links: 2_000,
   transactions: 500,
-  sessions: 50,
-  payments: 20,
-  securityEvents: 50,
   earlierCases: 20,
   notes: 200,
 } as const;
-
-export interface ChannelSummary {
-  channel: string;
-  sessionCount: number;
-  deviceIds: string[];
-  countries: string[];
-  lastSeenAt: string;
-}
 
 export interface ComplianceCaseContext {
   case: ComplianceCaseDto;
   alerts: AlertDto[];
   transactions: MonitoredTransactionDto[];
   notes: ComplianceNoteDto[];
-  customer: ReturnType<typeof customerDto> | null;
+  customer: CustomerContext["customer"];
   accounts: Array<ReturnType<typeof accountDto>>;
-  channels: ChannelSummary[];
-  sessions: Array<ReturnType<typeof sessionDto>>;
-  devices: Array<ReturnType<typeof deviceDto>>;
-  recentPayments: Array<ReturnType<typeof paymentDto>>;
-  payees: PayeeDto[];
-  securityEvents: Array<ReturnType<typeof securityEventDto>>;
+  channels: CustomerContext["channels"];
+  sessions: CustomerContext["sessions"];
+  devices: CustomerContext["devices"];
+  recentPayments: CustomerContext["recentPayments"];
+  payees: CustomerContext["payees"];
+  securityEvents: CustomerContext["securityEvents"];
   earlierCases: ComplianceCaseDto[];
 }
 
@@ -93,31 +77,13 @@ export async function assembleComplianceContext(
 ): Promise<ComplianceCaseContext> {
   const customerId = row.customer_id;
   const { repository } = sources;
-  const [
-    alerts,
-    links,
-    transactions,
-    notes,
-    customer,
-    accounts,
-    sessions,
-    devices,
-    payments,
-    payees,
-    security,
-    earlier,
-  ] = await Promise.all([
+  const [alerts, links, transactions, notes, shared, accounts, earlier] = await Promise.all([
     repository.alertsOfCase(row.id, CONTEXT_LIMITS.alerts),
     repository.alertLinks(row.id, CONTEXT_LIMITS.links),
     repository.transactionsOfCase(row.id, CONTEXT_LIMITS.transactions),
     repository.notes(row.id, CONTEXT_LIMITS.notes),
-    sources.customers.get(customerId),
+    gatherCustomerContext(sources, customerId),
     sources.ledger.listAccounts(customerId),
-    sources.identity.recentSessionsOf(customerId, CONTEXT_LIMITS.sessions),
-    sources.identity.devicesOf(customerId),
-    sources.payments.recentTransfersOf(customerId, CONTEXT_LIMITS.payments),
-    sources.payees.list(customerId),
-    recentSecurityRecords(sources.db, customerId, CONTEXT_LIMITS.securityEvents),
     repository.casesOfCustomer(customerId, row.id, CONTEXT_LIMITS.earlierCases),
   ]);
   return {
@@ -125,46 +91,19 @@ export async function assembleComplianceContext(
     alerts: alertDtos(alerts, links),
     transactions: transactions.map(toTransactionDto),
     notes: notes.map(toNoteDto),
-    customer: customer ? customerDto(customer) : null,
+    customer: shared.customer,
     accounts: accounts.map(accountDto),
-    channels: channelSummaries(sessions),
-    sessions: sessions.map(sessionDto),
-    devices: devices.map(deviceDto),
-    recentPayments: payments.map(paymentDto),
-    payees,
-    securityEvents: security.map(securityEventDto),
+    channels: shared.channels,
+    sessions: shared.sessions,
+    devices: shared.devices,
+    recentPayments: shared.recentPayments,
+    payees: shared.payees,
+    securityEvents: shared.securityEvents,
     earlierCases: earlier.map(toCaseDto),
   };
 }
 
-/** Pure: groups sessions (newest first) by channel, keeping the first-seen order of values. */
-export function channelSummaries(sessions: CustomerSessionRecord[]): ChannelSummary[] {
-  const byChannel = new Map<string, ChannelSummary>();
-  for (const session of sessions) {
-    const lastSeenAt = session.lastSeenAt.toISOString();
-    const summary = byChannel.get(session.channel) ?? {
-      channel: session.channel,
-      sessionCount: 0,
-      deviceIds: [],
-      countries: [],
-      lastSeenAt,
-    };
-    summary.sessionCount += 1;
-    if (session.deviceId && !summary.deviceIds.includes(session.deviceId))
-      summary.deviceIds.push(session.deviceId);
-    if (session.country && !summary.countries.includes(session.country))
-      summary.countries.push(session.country);
-    if (lastSeenAt > summary.lastSeenAt) summary.lastSeenAt = lastSeenAt;
-    byChannel.set(session.channel, summary);
-  }
-  return [...byChannel.values()];
-}
-
-export function customerDto(customer: CustomerProfile) {
-  const { createdAt, updatedAt: _updatedAt, ...rest } = customer;
-  return { ...rest, createdAt: createdAt.toISOString() };
-}
-
+/** The ledger's account as the analysts (and the report) see it: amounts as decimal strings. */
 export function accountDto(account: Account) {
   return {
     id: account.id,
@@ -176,33 +115,4 @@ export function accountDto(account: Account) {
     available: toAmountDto(account.availableMinor, account.currency),
     openedAt: account.createdAt.toISOString(),
   };
-}
-
-function paymentDto(payment: PaymentRecord) {
-  return {
-    ...payment,
-    createdAt: payment.createdAt.toISOString(),
-    updatedAt: payment.updatedAt?.toISOString() ?? null,
-  };
-}
-
-function sessionDto(session: CustomerSessionRecord) {
-  return {
-    ...session,
-    createdAt: session.createdAt.toISOString(),
-    lastSeenAt: session.lastSeenAt.toISOString(),
-    revokedAt: session.revokedAt?.toISOString() ?? null,
-  };
-}
-
-function deviceDto(device: CustomerDeviceRecord) {
-  return {
-    ...device,
-    firstSeenAt: device.firstSeenAt.toISOString(),
-    lastSeenAt: device.lastSeenAt.toISOString(),
-  };
-}
-
-function securityEventDto(record: SecurityRecord) {
-  return { ...record, occurredAt: record.occurredAt.toISOString() };
 }

@@ -1,6 +1,4 @@
-import { AppError } from "../../platform/errors.ts";
 import { type AmountDto, toAmountDto } from "../../platform/money.ts";
-import type { QueueCursor } from "./aml.repository.ts";
 import type { AlertRow, CaseRow, CaseStatus, MovementRow, NoteRow, ReportRow } from "./aml.tables.ts";
 
 /** A compliance case as the back office sees it. */
@@ -134,17 +132,4 @@ export function toReportDto(row: ReportRow): ReportDto {
     filedAt: row.filed_at.toISOString(),
     document: row.document,
   };
-}
-
-/** Opaque to clients: base64url of the last case's sort key. */
-export function encodeQueueCursor(row: CaseRow): string {
-  return Buffer.from(`v1:${row.risk_score}:${row.opened_at.getTime()}:${row.id}`).toString("base64url");
-}
-
-export function decodeQueueCursor(cursor: string): QueueCursor {
-  const match = /^v1:(\d{1,3}):(\d{1,15}):(cmc_[0-9a-f]{32})$/.exec(
-    Buffer.from(cursor, "base64url").toString(),
-  );
-  if (!match) throw new AppError("validation", "cursor is not a cursor this API issued.");
-  return { riskScore: Number(match[1]), openedAtMs: Number(match[2]), id: match[3]! };
 }

@@ -3,6 +3,7 @@ import { inTransaction, type Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
+import { riskQueuePage } from "../../platform/risk-queue.ts";
 import type { LedgerService } from "../ledger/index.ts";
 import type { AmlMetrics, CaseAction } from "./aml.metrics.ts";
 import { AmlRepository } from "./aml.repository.ts";
@@ -17,8 +18,6 @@ import {
 import {
   type ComplianceCaseDto,
   type ComplianceNoteDto,
-  decodeQueueCursor,
-  encodeQueueCursor,
   type ReportDto,
   toCaseDto,
   toNoteDto,
@@ -100,15 +99,13 @@ export class ComplianceCaseService {
     status: CaseStatus,
     page: { limit: number; cursor?: string | undefined },
   ): Promise<ComplianceCasePage> {
-    const limit = Math.min(Math.max(page.limit, 1), QUEUE_PAGE_MAX);
-    const after = page.cursor === undefined ? undefined : decodeQueueCursor(page.cursor);
-    const rows = await this.#repository.queuePage(status, after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return {
-      items: items.map(toCaseDto),
-      nextCursor: rows.length > limit && last ? encodeQueueCursor(last) : null,
-    };
+    return riskQueuePage({
+      page,
+      limitMax: QUEUE_PAGE_MAX,
+      idPrefix: "cmc",
+      load: (after, limit) => this.#repository.queuePage(status, after, limit),
+      toDto: toCaseDto,
+    });
   }
 
   /** The whole context of one case. Reading it is recorded: staff looked at a customer's data. */

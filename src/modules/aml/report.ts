@@ -1,8 +1,9 @@
+import { customerDto } from "../../platform/customer-context.ts";
 import { toAmountDto } from "../../platform/money.ts";
 import type { CustomerProfile } from "../customers/index.ts";
 import type { Account } from "../ledger/index.ts";
 import type { MovementRow } from "./aml.tables.ts";
-import { accountDto, customerDto } from "./case-context.ts";
+import { accountDto } from "./case-context.ts";
 import type { AlertDto, ComplianceCaseDto } from "./compliance-case.dto.ts";
 import { toTransactionDto } from "./compliance-case.dto.ts";
 

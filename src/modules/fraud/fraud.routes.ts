@@ -1,6 +1,6 @@
 import { Type } from "typebox";
 import type { Guards } from "../../platform/http/auth.ts";
-import { problemResponses } from "../../platform/http/schemas.ts";
+import { createRuleSetBody, problemResponses, RuleSetVersionParams } from "../../platform/http/schemas.ts";
 import type { HttpServer } from "../../platform/http/server.ts";
 import type { FraudService } from "./fraud.service.ts";
 import { RuleSchema, RuleSetDefinitionSchema, ThresholdsSchema } from "./rules.ts";
@@ -22,13 +22,7 @@ const RuleSetSchema = Type.Object({
   active: Type.Boolean(),
 });
 
-const CreateRuleSetBody = Type.Object(
-  {
-    ...RuleSetDefinitionSchema.properties,
-    activate: Type.Optional(Type.Boolean({ description: "Make the new version the active one at once" })),
-  },
-  { additionalProperties: false },
-);
+const CreateRuleSetBody = createRuleSetBody(RuleSetDefinitionSchema);
 
 /** The largest replay a request may ask for; the configured bound may be lower. */
 const DRY_RUN_LIMIT_MAX = 1_000_000;
@@ -68,9 +62,6 @@ const DryRunReportSchema = Type.Object({
     { description: "At most 100, newest first" },
   ),
 });
-
-/** A version number as a path segment; a pattern (not an integer) so malformed ones answer 400, not 404. */
-const VersionParams = Type.Object({ version: Type.String({ pattern: "^[1-9][0-9]{0,8}$" }) });
 
 /** Rule sets are the fraud team's to change: investigators and admins, every change audited. */
 export function registerFraudRoutes(app: HttpServer, deps: { fraud: FraudService; guards: Guards }): void {
@@ -132,7 +123,7 @@ export function registerFraudRoutes(app: HttpServer, deps: { fraud: FraudService
         tags,
         security,
         summary: "Make an existing version the active rule set",
-        params: VersionParams,
+        params: RuleSetVersionParams,
         response: { 200: RuleSetSchema, ...problemResponses(400, 401, 403, 404, 409) },
       },
     },

@@ -1,13 +1,14 @@
 import type { Config } from "../../config.ts";
 import type { Cache } from "../../platform/cache/cache.ts";
 import { actorId, type RequestContext } from "../../platform/context.ts";
-import { inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
+import { inTransaction } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import type { EventDispatcher } from "../../platform/events/dispatcher.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
 import type { FraudGate, PaymentRiskInput, RiskDecision, RiskOutcome } from "../../platform/fraud.ts";
 import { formatAmount } from "../../platform/money.ts";
+import { type RuleSetActivatedEvent, RuleSetVersions } from "../../platform/rule-set-versions.ts";
 import { computeFeatures, type Features } from "./features.ts";
 import type { FraudMetrics } from "./fraud.metrics.ts";
 import { FraudRepository } from "./fraud.repository.ts";
@@ -50,10 +51,7 @@ export interface RuleSetCreatedEvent extends Record<string, unknown> {
   createdBy: string;
 }
 
-export interface RuleSetActivatedEvent extends Record<string, unknown> {
-  version: number;
-  previousVersion: number | null;
-}
+export type { RuleSetActivatedEvent };
 
 export interface DecisionDto extends RiskDecision {
   customerId: string;
@@ -131,6 +129,7 @@ interface ActiveRuleSet {
 export class FraudService implements FraudGate {
   readonly #options: FraudServiceOptions;
   readonly #repository: FraudRepository;
+  readonly #ruleSets: RuleSetVersions<RuleSetRow>;
   #active: ActiveRuleSet | undefined;
   #loading: Promise<ActiveRuleSet> | undefined;
   #subscribed = false;
@@ -138,6 +137,15 @@ export class FraudService implements FraudGate {
   constructor(options: FraudServiceOptions) {
     this.#options = options;
     this.#repository = new FraudRepository({ db: options.db });
+    this.#ruleSets = new RuleSetVersions({
+      ...options,
+      store: this.#repository,
+      domain: "fraud",
+      notFoundDetail: "No such rule set version.",
+      onChange: () => {
+        this.#active = undefined;
+      },
+    });
   }
 
   /** Seeds rule set version 1 when there is none, and subscribes the profile to its events. */
@@ -276,76 +284,31 @@ export class FraudService implements FraudGate {
   ): Promise<RuleSetDto> {
     const definition = validDefinition(input);
     const createdBy = actorId(context.actor) ?? "unknown";
-    const created = await this.#inRuleSetTransaction(async (tx) => {
-      const version = await this.#repository.nextRuleSetVersion(tx);
-      const row = {
+    const row = await this.#ruleSets.create(context, input.activate === true, async (tx, version) => {
+      await this.#repository.insertRuleSet(tx, {
         version,
         rules: JSON.stringify(definition.rules),
         thresholds: JSON.stringify(definition.thresholds),
         created_by: createdBy,
         created_at: this.#options.clock.now(),
         active: false,
-      };
-      await this.#repository.insertRuleSet(tx, row);
+      });
       const data: RuleSetCreatedEvent = {
         version,
         rulesCount: definition.rules.length,
         thresholds: definition.thresholds,
         createdBy,
       };
-      await appendToOutbox(tx, [
-        this.#options.events.create(context, "fraud.rule_set_created", ruleSetAggregateId(version), data),
-      ]);
-      await this.#options.audit.record(tx, context, {
-        action: "fraud.rule_set_created",
-        subjectId: ruleSetAggregateId(version),
+      return {
+        data,
         details: { version, rulesCount: definition.rules.length, thresholds: definition.thresholds },
-      });
-      if (input.activate) await this.#activateInTx(tx, context, version);
-      return version;
+      };
     });
-    return this.#reloadAfterChange(created);
+    return toRuleSetDto(row);
   }
 
   async activateRuleSet(context: RequestContext, version: number): Promise<RuleSetDto> {
-    await this.#inRuleSetTransaction(async (tx) => {
-      const row = await this.#repository.ruleSet(version, tx);
-      if (!row) throw new AppError("not-found", "No such rule set version.");
-      if (!row.active) await this.#activateInTx(tx, context, version);
-    });
-    return this.#reloadAfterChange(version);
-  }
-
-  async #activateInTx(tx: Tx, context: RequestContext, version: number): Promise<void> {
-    const previousVersion = (await this.#repository.activate(tx, version)) ?? null;
-    const data: RuleSetActivatedEvent = { version, previousVersion };
-    await appendToOutbox(tx, [
-      this.#options.events.create(context, "fraud.rule_set_activated", ruleSetAggregateId(version), data),
-    ]);
-    await this.#options.audit.record(tx, context, {
-      action: "fraud.rule_set_activated",
-      subjectId: ruleSetAggregateId(version),
-      details: { version, previousVersion },
-    });
-  }
-
-  /** Two staff members creating or activating at once: one wins, the other is told to retry. */
-  async #inRuleSetTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    try {
-      return await inTransaction(this.#options.db, work);
-    } catch (error) {
-      if (isUniqueViolation(error)) {
-        throw new AppError("conflict", "Another rule-set change was made at the same time; retry.");
-      }
-      throw error;
-    }
-  }
-
-  async #reloadAfterChange(version: number): Promise<RuleSetDto> {
-    this.#active = undefined;
-    const row = await this.#repository.ruleSet(version);
-    if (!row) throw new AppError("not-found", "No such rule set version.");
-    return toRuleSetDto(row);
+    return toRuleSetDto(await this.#ruleSets.activate(context, version));
   }
 
   /** Replays a candidate over stored decisions' features: what would have changed, nothing stored. */
@@ -383,11 +346,6 @@ export class FraudService implements FraudGate {
     this.#active = loaded;
     return loaded;
   }
-}
-
-/** Rule sets are numbered, not given ids: the version is their identity in events and the audit trail. */
-function ruleSetAggregateId(version: number): string {
-  return `fraud-rule-set-${version}`;
 }
 
 function validDefinition(input: RuleSetDefinition): RuleSetDefinition {

@@ -1,4 +1,4 @@
-import { Type } from "typebox";
+import { type TObject, type TProperties, type TSchema, Type } from "typebox";
 import { IDEMPOTENCY_KEY_PATTERN } from "../idempotency.ts";
 
 /** Shared wire schemas. Amounts are decimal strings, never JSON numbers. */
@@ -46,4 +46,50 @@ export function decodeCursor(cursor: string): bigint | undefined {
   const text = Buffer.from(cursor, "base64url").toString();
   const match = /^v1:(\d{1,19})$/.exec(text);
   return match ? BigInt(match[1]!) : undefined;
+}
+
+export function Nullable<T extends TSchema>(schema: T) {
+  return Type.Union([schema, Type.Null()]);
+}
+
+export const DateTimeSchema = Type.String({ format: "date-time" });
+
+/** A rule-set version as a path segment; a pattern (not an integer) so malformed ones answer 400, not 404. */
+export const RuleSetVersionParams = Type.Object({ version: Type.String({ pattern: "^[1-9][0-9]{0,8}$" }) });
+
+/** A new rule-set version: the module's definition, and whether it becomes the active one at once. */
+export function createRuleSetBody<Properties extends TProperties>(definition: TObject<Properties>) {
+  return Type.Object(
+    {
+      ...definition.properties,
+      activate: Type.Optional(Type.Boolean({ description: "Make the new version the active one at once" })),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** Sessions of one channel, summed up (the reviewers' cross-channel context). */
+export const ChannelSummarySchema = Type.Object({
+  channel: Type.String(),
+  sessionCount: Type.Integer(),
+  deviceIds: Type.Array(Type.String()),
+  countries: Type.Array(Type.String()),
+  lastSeenAt: DateTimeSchema,
+});
+
+/** The query of a review queue ordered by risk: a status, a page size and the cursor of a page. */
+export function riskQueueQuerystring<T extends TSchema>(status: T, limitMax: number) {
+  return Type.Object(
+    {
+      status: Type.Optional(status),
+      limit: Type.Integer({ minimum: 1, maximum: limitMax, default: 50 }),
+      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** One page of a review queue: the cases and the cursor of the next page (null on the last). */
+export function riskQueuePageSchema<T extends TSchema>(item: T) {
+  return Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) });
 }

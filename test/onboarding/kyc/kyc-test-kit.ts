@@ -1,5 +1,3 @@
-import { createServer, type IncomingHttpHeaders } from "node:http";
-import type { AddressInfo } from "node:net";
 import {
   type KycProviderSimulator,
   type KycProviderSimulatorOptions,
@@ -11,6 +9,7 @@ import {
   type KycVerificationRequest,
 } from "../../../src/modules/onboarding/kyc/index.ts";
 import { ManualClock } from "../../../src/platform/clock.ts";
+import { type Callback, startCallbackReceiver } from "../../helpers/callback-receiver.ts";
 
 /** Shared by the KYC tests: a provider simulator, a callback receiver and applicants. */
 
@@ -19,10 +18,7 @@ export const SECRET = "kyc-test-webhook-secret";
 /** Every test decides on this date, so ages and expiries never drift with the calendar. */
 export const TODAY = new Date("2026-06-15T10:00:00.000Z");
 
-export interface Callback {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+export type { Callback };
 
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -32,19 +28,9 @@ export async function cleanUp(): Promise<void> {
 
 /** The bank's webhook endpoint: records every callback and answers `statuses` in turn, then 200. */
 export async function startReceiver(statuses: number[] = []) {
-  const received: Callback[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8") });
-      response.writeHead(statuses.shift() ?? 200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/v1/onboarding/kyc/callbacks`, received };
+  const { close, ...receiver } = await startCallbackReceiver("/v1/onboarding/kyc/callbacks", statuses);
+  cleanups.push(close);
+  return receiver;
 }
 
 export async function startProvider(

@@ -1,5 +1,3 @@
-import { createServer, type IncomingHttpHeaders } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type PaymentRailSimulator,
@@ -17,15 +15,11 @@ import {
 } from "../../../src/modules/payments/rail/iso20022.ts";
 import { RailClient } from "../../../src/modules/payments/rail/rail.client.ts";
 import { verifyWebhook } from "../../../src/platform/webhook-signature.ts";
+import { type Callback, startCallbackReceiver } from "../../helpers/callback-receiver.ts";
 import { waitFor } from "../../platform/wait.ts";
 import { xsdErrors } from "./xsd.ts";
 
 const SECRET = "rail-simulator-test-secret";
-
-interface Callback {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
 
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -35,19 +29,9 @@ afterEach(async () => {
 
 /** The bank's webhook endpoint: records every callback and answers `statuses` in turn, then 200. */
 async function startReceiver(statuses: number[] = []) {
-  const received: Callback[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8") });
-      response.writeHead(statuses.shift() ?? 200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/v1/rail/callbacks`, received };
+  const { close, ...receiver } = await startCallbackReceiver("/v1/rail/callbacks", statuses);
+  cleanups.push(close);
+  return receiver;
 }
 
 async function startRail(

@@ -1,9 +1,12 @@
-import { recentSecurityRecords, type SecurityRecord } from "../../../platform/audit.ts";
-import type { Db } from "../../../platform/db/database.ts";
+import {
+  type ChannelSummary,
+  type CustomerContext,
+  type CustomerContextSources,
+  gatherCustomerContext,
+  paymentDto,
+} from "../../../platform/customer-context.ts";
 import type { RiskDecision } from "../../../platform/fraud.ts";
-import type { CustomerProfile, CustomerService } from "../../customers/index.ts";
-import type { CustomerDeviceRecord, CustomerSessionRecord, IdentityService } from "../../identity/index.ts";
-import type { PayeeDto, PayeeService, PaymentHistory, PaymentRecord } from "../../payments/index.ts";
+import type { PaymentHistory } from "../../payments/index.ts";
 import { type CaseDto, jsonSafe, type NoteDto, toCaseDto, toNoteDto } from "./fraud-case.dto.ts";
 import type { FraudCaseRepository } from "./fraud-case.repository.ts";
 import type { CaseRow } from "./fraud-case.tables.ts";
@@ -16,47 +19,33 @@ export interface FraudEngineReads {
 }
 
 /** Where each part of a case's context comes from: every module through its public face. */
-export interface CaseContextSources {
-  db: Db;
+export interface CaseContextSources extends CustomerContextSources {
   repository: FraudCaseRepository;
-  customers: Pick<CustomerService, "get">;
-  identity: Pick<IdentityService, "recentSessionsOf" | "devicesOf">;
   payments: Pick<PaymentHistory, "transfer" | "recentTransfersOf">;
-  payees: Pick<PayeeService, "list">;
   engine: FraudEngineReads;
 }
 
 /** Bounds of each part: the context is one answer, and it must stay small enough to be one. */
 export const CONTEXT_LIMITS = {
-  sessions: 50,
-  payments: 20,
-  securityEvents: 50,
   earlierCases: 20,
   notes: 200,
 } as const;
 
-/** Sessions of one channel, summed up: which devices and countries the customer used it from. */
-export interface ChannelSummary {
-  channel: string;
-  sessionCount: number;
-  deviceIds: string[];
-  countries: string[];
-  lastSeenAt: string;
-}
+export type { ChannelSummary };
 
 export interface CaseContext {
   case: CaseDto;
   notes: NoteDto[];
-  customer: (Omit<CustomerProfile, "createdAt" | "updatedAt"> & { createdAt: string }) | null;
+  customer: CustomerContext["customer"];
   payment: ReturnType<typeof paymentDto> | null;
   decision: RiskDecision | null;
   channels: ChannelSummary[];
-  sessions: Array<ReturnType<typeof sessionDto>>;
-  devices: Array<ReturnType<typeof deviceDto>>;
-  recentPayments: Array<ReturnType<typeof paymentDto>>;
-  payees: PayeeDto[];
+  sessions: CustomerContext["sessions"];
+  devices: CustomerContext["devices"];
+  recentPayments: CustomerContext["recentPayments"];
+  payees: CustomerContext["payees"];
   profile: unknown;
-  securityEvents: Array<ReturnType<typeof securityEventDto>>;
+  securityEvents: CustomerContext["securityEvents"];
   earlierCases: CaseDto[];
 }
 
@@ -68,101 +57,27 @@ export interface CaseContext {
  */
 export async function assembleCaseContext(sources: CaseContextSources, row: CaseRow): Promise<CaseContext> {
   const customerId = row.customer_id;
-  const [
-    customer,
-    payment,
-    decision,
-    sessions,
-    devices,
-    recentPayments,
-    payees,
-    profile,
-    security,
-    earlier,
-    notes,
-  ] = await Promise.all([
-    sources.customers.get(customerId),
+  const [shared, payment, decision, profile, earlier, notes] = await Promise.all([
+    gatherCustomerContext(sources, customerId),
     sources.payments.transfer(row.transfer_id),
     sources.engine.getDecision(row.decision_id),
-    sources.identity.recentSessionsOf(customerId, CONTEXT_LIMITS.sessions),
-    sources.identity.devicesOf(customerId),
-    sources.payments.recentTransfersOf(customerId, CONTEXT_LIMITS.payments),
-    sources.payees.list(customerId),
     sources.engine.profileSummary(customerId),
-    recentSecurityRecords(sources.db, customerId, CONTEXT_LIMITS.securityEvents),
     sources.repository.casesOfCustomer(customerId, row.id, CONTEXT_LIMITS.earlierCases),
     sources.repository.notes(row.id, CONTEXT_LIMITS.notes),
   ]);
   return {
     case: toCaseDto(row),
     notes: notes.map(toNoteDto),
-    customer: customer ? customerDto(customer) : null,
+    customer: shared.customer,
     payment: payment ? paymentDto(payment) : null,
     decision: decision ? (jsonSafe(decision) as RiskDecision) : null,
-    channels: channelSummaries(sessions),
-    sessions: sessions.map(sessionDto),
-    devices: devices.map(deviceDto),
-    recentPayments: recentPayments.map(paymentDto),
-    payees,
+    channels: shared.channels,
+    sessions: shared.sessions,
+    devices: shared.devices,
+    recentPayments: shared.recentPayments,
+    payees: shared.payees,
     profile: jsonSafe(profile),
-    securityEvents: security.map(securityEventDto),
+    securityEvents: shared.securityEvents,
     earlierCases: earlier.map(toCaseDto),
   };
-}
-
-/** Pure: groups sessions (newest first) by channel, keeping the first-seen order of values. */
-export function channelSummaries(sessions: CustomerSessionRecord[]): ChannelSummary[] {
-  const byChannel = new Map<string, ChannelSummary>();
-  for (const session of sessions) {
-    const lastSeenAt = session.lastSeenAt.toISOString();
-    const summary = byChannel.get(session.channel) ?? {
-      channel: session.channel,
-      sessionCount: 0,
-      deviceIds: [],
-      countries: [],
-      lastSeenAt,
-    };
-    summary.sessionCount += 1;
-    if (session.deviceId && !summary.deviceIds.includes(session.deviceId))
-      summary.deviceIds.push(session.deviceId);
-    if (session.country && !summary.countries.includes(session.country))
-      summary.countries.push(session.country);
-    if (lastSeenAt > summary.lastSeenAt) summary.lastSeenAt = lastSeenAt;
-    byChannel.set(session.channel, summary);
-  }
-  return [...byChannel.values()];
-}
-
-function customerDto(customer: CustomerProfile) {
-  const { createdAt, updatedAt: _updatedAt, ...rest } = customer;
-  return { ...rest, createdAt: createdAt.toISOString() };
-}
-
-function paymentDto(payment: PaymentRecord) {
-  return {
-    ...payment,
-    createdAt: payment.createdAt.toISOString(),
-    updatedAt: payment.updatedAt?.toISOString() ?? null,
-  };
-}
-
-function sessionDto(session: CustomerSessionRecord) {
-  return {
-    ...session,
-    createdAt: session.createdAt.toISOString(),
-    lastSeenAt: session.lastSeenAt.toISOString(),
-    revokedAt: session.revokedAt?.toISOString() ?? null,
-  };
-}
-
-function deviceDto(device: CustomerDeviceRecord) {
-  return {
-    ...device,
-    firstSeenAt: device.firstSeenAt.toISOString(),
-    lastSeenAt: device.lastSeenAt.toISOString(),
-  };
-}
-
-function securityEventDto(record: SecurityRecord) {
-  return { ...record, occurredAt: record.occurredAt.toISOString() };
 }

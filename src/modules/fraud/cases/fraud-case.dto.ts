@@ -1,5 +1,3 @@
-import { AppError } from "../../../platform/errors.ts";
-import type { QueueCursor } from "./fraud-case.repository.ts";
 import type { CaseRow, CaseStatus, NoteAuthorType, NoteRow } from "./fraud-case.tables.ts";
 
 /** A case as the back office sees it. */
@@ -51,19 +49,6 @@ export function toNoteDto(row: NoteRow): NoteDto {
     text: row.text,
     createdAt: row.created_at.toISOString(),
   };
-}
-
-/** Opaque to clients: base64url of the last case's sort key. */
-export function encodeQueueCursor(row: CaseRow): string {
-  return Buffer.from(`v1:${row.risk_score}:${row.opened_at.getTime()}:${row.id}`).toString("base64url");
-}
-
-export function decodeQueueCursor(cursor: string): QueueCursor {
-  const match = /^v1:(\d{1,3}):(\d{1,15}):(cas_[0-9a-f]{32})$/.exec(
-    Buffer.from(cursor, "base64url").toString(),
-  );
-  if (!match) throw new AppError("validation", "cursor is not a cursor this API issued.");
-  return { riskScore: Number(match[1]), openedAtMs: Number(match[2]), id: match[3]! };
 }
 
 /** Values a JSON answer can carry: bigint amounts become decimal strings of minor units. */

@@ -1,13 +1,6 @@
-import { sql } from "kysely";
 import type { Db, Tx } from "../../../platform/db/database.ts";
+import { afterRiskQueueCursor, type RiskQueueCursor } from "../../../platform/risk-queue.ts";
 import { type CaseRow, type CaseStatus, casesDb, casesTx, type NoteRow } from "./fraud-case.tables.ts";
-
-/** Where a page of the queue ends: the sort key of its last case. */
-export interface QueueCursor {
-  riskScore: number;
-  openedAtMs: number;
-  id: string;
-}
 
 export type CaseDecision = Pick<CaseRow, "status" | "decided_at" | "decided_by" | "resolution_reason">;
 
@@ -74,15 +67,9 @@ export class FraudCaseRepository {
   }
 
   /** One page of cases in `status`, highest risk first, then oldest first (keyset, no offsets). */
-  async queuePage(status: CaseStatus, after: QueueCursor | undefined, limit: number): Promise<CaseRow[]> {
+  async queuePage(status: CaseStatus, after: RiskQueueCursor | undefined, limit: number): Promise<CaseRow[]> {
     let query = casesDb(this.#db).selectFrom("fraud_cases").selectAll().where("status", "=", status);
-    if (after) {
-      const at = new Date(after.openedAtMs);
-      query = query.where(
-        sql<boolean>`(risk_score < ${after.riskScore} or (risk_score = ${after.riskScore} and
-          (opened_at > ${at} or (opened_at = ${at} and id > ${after.id}))))`,
-      );
-    }
+    if (after) query = query.where(afterRiskQueueCursor(after));
     return query.orderBy("risk_score", "desc").orderBy("opened_at").orderBy("id").limit(limit).execute();
   }
 

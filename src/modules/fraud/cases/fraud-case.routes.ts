@@ -2,7 +2,15 @@ import type { FastifyRequest } from "fastify";
 import { type TSchema, Type } from "typebox";
 import { AppError } from "../../../platform/errors.ts";
 import type { Guards } from "../../../platform/http/auth.ts";
-import { AmountSchema, problemResponses } from "../../../platform/http/schemas.ts";
+import {
+  AmountSchema,
+  ChannelSummarySchema,
+  DateTimeSchema,
+  Nullable,
+  problemResponses,
+  riskQueuePageSchema,
+  riskQueueQuerystring,
+} from "../../../platform/http/schemas.ts";
 import type { HttpServer } from "../../../platform/http/server.ts";
 import { STEP_UP_PROOF_HEADER } from "../../../platform/step-up.ts";
 import {
@@ -13,10 +21,7 @@ import {
 } from "./fraud-case.service.ts";
 import type { CASE_STATUSES } from "./fraud-case.tables.ts";
 
-function Nullable<T extends TSchema>(schema: T) {
-  return Type.Union([schema, Type.Null()]);
-}
-const DateTime = Type.String({ format: "date-time" });
+const DateTime = DateTimeSchema;
 const CaseStatusSchema = Type.Union([
   Type.Literal("open"),
   Type.Literal("released"),
@@ -107,15 +112,7 @@ const ContextSchema = Type.Object({
       ruleSetVersion: Type.Number(),
     }),
   ),
-  channels: Type.Array(
-    Type.Object({
-      channel: Type.String(),
-      sessionCount: Type.Integer(),
-      deviceIds: Type.Array(Type.String()),
-      countries: Type.Array(Type.String()),
-      lastSeenAt: DateTime,
-    }),
-  ),
+  channels: Type.Array(ChannelSummarySchema),
   sessions: Type.Array(
     Type.Object({
       id: Type.String(),
@@ -209,16 +206,9 @@ function registerQueueRoutes(
       schema: {
         ...STAFF,
         summary: "The queue of fraud cases: highest risk first, then the oldest",
-        querystring: Type.Object(
-          {
-            status: Type.Optional(CaseStatusSchema),
-            limit: Type.Integer({ minimum: 1, maximum: QUEUE_PAGE_MAX, default: 50 }),
-            cursor: Type.Optional(Type.String({ maxLength: 200 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: riskQueueQuerystring(CaseStatusSchema, QUEUE_PAGE_MAX),
         response: {
-          200: Type.Object({ items: Type.Array(CaseSchema), nextCursor: Nullable(Type.String()) }),
+          200: riskQueuePageSchema(CaseSchema),
           ...problemResponses(400, 401, 403),
         },
       },

@@ -9,18 +9,12 @@ import type {
   HeldPaymentResolution,
   HeldPayments,
 } from "../../../platform/fraud.ts";
+import { riskQueuePage } from "../../../platform/risk-queue.ts";
 import type { StepUpGate } from "../../../platform/step-up.ts";
 import type { IdentityService } from "../../identity/index.ts";
 import type { LedgerService } from "../../ledger/index.ts";
 import { assembleCaseContext, type CaseContext, type CaseContextSources } from "./case-context.ts";
-import {
-  type CaseDto,
-  decodeQueueCursor,
-  encodeQueueCursor,
-  type NoteDto,
-  toCaseDto,
-  toNoteDto,
-} from "./fraud-case.dto.ts";
+import { type CaseDto, type NoteDto, toCaseDto, toNoteDto } from "./fraud-case.dto.ts";
 import type { CaseResolutionAction, FraudCaseMetrics } from "./fraud-case.metrics.ts";
 import { FraudCaseRepository } from "./fraud-case.repository.ts";
 import type { CaseRow, CaseStatus, NoteAuthorType, NoteRow } from "./fraud-case.tables.ts";
@@ -167,15 +161,13 @@ export class FraudCaseService implements FraudCaseOpener {
 
   /** The investigators' queue: highest risk first, then the oldest. */
   async queue(status: CaseStatus, page: { limit: number; cursor?: string | undefined }): Promise<CasePage> {
-    const limit = Math.min(Math.max(page.limit, 1), QUEUE_PAGE_MAX);
-    const after = page.cursor === undefined ? undefined : decodeQueueCursor(page.cursor);
-    const rows = await this.#repository.queuePage(status, after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return {
-      items: items.map(toCaseDto),
-      nextCursor: rows.length > limit && last ? encodeQueueCursor(last) : null,
-    };
+    return riskQueuePage({
+      page,
+      limitMax: QUEUE_PAGE_MAX,
+      idPrefix: "cas",
+      load: (after, limit) => this.#repository.queuePage(status, after, limit),
+      toDto: toCaseDto,
+    });
   }
 
   /** The whole context of one case. Reading it is recorded: staff looked at a customer's data. */
