@@ -1,13 +1,20 @@
+import { startComplianceWarehouseFromEnv } from "./compliance-warehouse/server.ts";
 import { startKycProviderFromEnv } from "./kyc-provider/server.ts";
+import { startLegacyCoreFromEnv } from "./legacy-core/server.ts";
+import { startLendingPlatformFromEnv } from "./lending-platform/server.ts";
 import { type PaymentRailSimulator, startPaymentRailFromEnv } from "./payment-rail/server.ts";
 
 /**
- * `npm run simulators`: starts every external system Omnicore talks to in development (for now
- * the payment rail and the KYC provider), configured from the environment, until SIGINT or SIGTERM.
+ * `npm run simulators`: starts every external system Omnicore talks to in development (the payment
+ * rail, the KYC provider, the legacy core, the lending platform and the compliance warehouse),
+ * configured from the environment, until SIGINT or SIGTERM.
  */
 const running: Array<{ name: string; simulator: Pick<PaymentRailSimulator, "close"> }> = [
   { name: "payment rail", simulator: await startPaymentRailFromEnv(process.env) },
   { name: "kyc provider", simulator: await startKycProviderFromEnv(process.env) },
+  { name: "legacy core", simulator: await startLegacyCoreFromEnv(process.env) },
+  { name: "lending platform", simulator: await startLendingPlatformFromEnv(process.env) },
+  { name: "compliance warehouse", simulator: await startComplianceWarehouseFromEnv(process.env) },
 ];
 
 let stopping = false;
