@@ -14,6 +14,7 @@ import { AuditTrail } from "./platform/audit.ts";
 import { type Cache, MemoryCache } from "./platform/cache/cache.ts";
 import { RedisCache } from "./platform/cache/redis-cache.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
+import { ConnectorRegistry } from "./platform/connectors/index.ts";
 import { type DatabaseHandle, openDatabase, ping } from "./platform/db/database.ts";
 import { loadMigrations, type Migration, migrate, pendingMigrations } from "./platform/db/migrations.ts";
 import type { ServiceDependencies } from "./platform/dependencies.ts";
@@ -188,6 +189,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // payments. Both are built below; these are bound once they exist.
   let fraudGate: FraudGate | undefined;
   let fraudCases: FraudCaseOpener | undefined;
+  const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
+  // Outbound connectors (payment rail, KYC provider): one policy each (timeout, retry, breaker,
+  // bulkhead), the outbound allow-list, their metrics on the app's registry and a /ready entry.
+  const connectors = new ConnectorRegistry({
+    outbound: config.outbound,
+    defaults: config.connectors,
+    registry: metrics.registry,
+    logger,
+  });
   const paymentService = new payments.PaymentService({
     ...common,
     ledger: ledgerService,
@@ -205,6 +215,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     },
     iban: config.iban,
     rail: config.rail,
+    connectors,
   });
 
   const payeeService = new payments.PayeeService({
@@ -221,7 +232,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
     leaseS: config.scheduler.leaseS,
   });
 
-  const metrics = createMetrics({ outboxLag: () => outboxLag(db, clock.now()) });
   // The fraud decision engine: payments ask it through `fraudGate`; its profile consumers are
   // subscribed by init(), before start().
   const fraudService = new fraud.FraudService({
@@ -261,7 +271,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     ...common,
     config: config.onboarding,
     workflows,
-    kyc: onboarding.createKycConnector(config.kyc, { clock }),
+    kyc: onboarding.createKycConnector(config.kyc, { clock, connectors }),
     callbackUrl: () =>
       config.onboarding.kycCallbackUrl ??
       (listeningUrl ? `${listeningUrl}/v1/onboarding/kyc/callbacks` : undefined),
@@ -317,6 +327,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       },
       cache: () => cache.ping(),
       eventBus: () => bus.ping(),
+      ...connectors.readinessChecks(),
     },
   });
   await identity.registerIdentityRoutes(http, {

@@ -1,4 +1,10 @@
 import {
+  CONNECTOR_DEFAULTS,
+  type ConnectorDefaults,
+  isLoopbackHost,
+  type OutboundPolicyConfig,
+} from "./platform/connectors/index.ts";
+import {
   DEFAULT_EDGE_HEADERS,
   type EdgeHeadersConfig,
   validateTrustedProxies,
@@ -105,6 +111,12 @@ export interface Config {
     retryBackoffMaxMs: number;
   };
   kyc: KycConfig;
+  /** The legacy core that masters some accounts: its URL, the mirror's feed, the sender, reconciliation, degraded mode. */
+  legacy: LegacyConfig;
+  /** Where outbound calls may go: the allow-list of hosts and whether plain http is allowed. */
+  outbound: OutboundPolicyConfig;
+  /** Defaults of every connector's policy: retry, circuit breaker and bulkhead. */
+  connectors: ConnectorDefaults;
   /** Onboarding: the account opened on activation, the risk rating's countries, basic KYC, the callback. */
   onboarding: {
     currency: string;
@@ -127,6 +139,28 @@ export interface Config {
   idempotencyRetentionS: number;
   shutdownTimeoutMs: number;
   rateLimit: { authPerMinute: number; authPerAccountPerMinute: number };
+}
+
+/** The legacy core banking system behind Omnicore; `url` unset means no legacy-mastered accounts. */
+export interface LegacyConfig {
+  url: string | undefined;
+  apiKey: string | undefined;
+  /** Upper bound on one call to the core (it is slow: seconds). */
+  timeoutMs: number;
+  /** How often each node reads the change feed (0 = never). */
+  feedIntervalMs: number;
+  /** Changes asked for per page of the feed. */
+  feedPageMax: number;
+  /** How often each node sends queued postings (0 = never), how many per pass, the longest backoff. */
+  senderIntervalMs: number;
+  sendBatchMax: number;
+  retryBackoffMaxMs: number;
+  /** How often the reconciliation job runs (0 = never). */
+  reconcileIntervalS: number;
+  /** The mirror counts as stale when the feed was last read longer ago than this. */
+  staleAfterS: number;
+  /** While the core is down or the mirror stale: the most a legacy account may have unposted. */
+  exposureMaxMinor: bigint;
 }
 
 export class ConfigError extends Error {
@@ -330,6 +364,103 @@ function readScreening(read: Reader): Config["screening"] {
   };
 }
 
+/** The connector defaults; `OMNICORE_CONNECTOR_*` overrides each of them. */
+function readConnectorDefaults(read: Reader): ConnectorDefaults {
+  const d = CONNECTOR_DEFAULTS;
+  const retryBackoffInitialMs = read.integer(
+    "OMNICORE_CONNECTOR_RETRY_BACKOFF_MS",
+    d.retryBackoffInitialMs,
+    1,
+    60_000,
+  );
+  return {
+    attemptsMax: read.integer("OMNICORE_CONNECTOR_ATTEMPTS_MAX", d.attemptsMax, 1, 10),
+    retryBackoffInitialMs,
+    retryBackoffMaxMs: read.integer(
+      "OMNICORE_CONNECTOR_RETRY_BACKOFF_MAX_MS",
+      Math.max(d.retryBackoffMaxMs, retryBackoffInitialMs),
+      retryBackoffInitialMs,
+      600_000,
+    ),
+    breakerFailuresMax: read.integer(
+      "OMNICORE_CONNECTOR_BREAKER_FAILURES_MAX",
+      d.breakerFailuresMax,
+      1,
+      1_000,
+    ),
+    breakerHalfOpenAfterMs: read.integer(
+      "OMNICORE_CONNECTOR_BREAKER_HALF_OPEN_AFTER_MS",
+      d.breakerHalfOpenAfterMs,
+      100,
+      3_600_000,
+    ),
+    concurrencyMax: read.integer("OMNICORE_CONNECTOR_CONCURRENCY_MAX", d.concurrencyMax, 1, 10_000),
+    queueMax: read.integer("OMNICORE_CONNECTOR_QUEUE_MAX", d.queueMax, 0, 1_000_000),
+  };
+}
+
+/**
+ * OMNICORE_OUTBOUND_HOSTS defaults to the hosts of the configured connector URLs, so a default
+ * install works; set explicitly, it must still name each of them, or that connector could never
+ * be called. Plain http is refused to anything but loopback (the development simulators) unless
+ * OMNICORE_OUTBOUND_ALLOW_PLAINTEXT=true. Both are checked here to fail at start, and again by
+ * the connectors on every call.
+ */
+function readOutbound(read: Reader, connectorUrls: Record<string, string | undefined>): OutboundPolicyConfig {
+  const urls = Object.entries(connectorUrls).flatMap(([name, raw]) => {
+    if (raw === undefined) return [];
+    try {
+      return [{ name, url: new URL(raw) }];
+    } catch {
+      return []; // Reader.url has already reported it.
+    }
+  });
+  const outbound: OutboundPolicyConfig = {
+    allowedHosts: read
+      .list("OMNICORE_OUTBOUND_HOSTS", [...new Set(urls.map(({ url }) => url.hostname))])
+      .map((host) => host.toLowerCase()),
+    allowPlaintext: read.boolean("OMNICORE_OUTBOUND_ALLOW_PLAINTEXT", false),
+  };
+  for (const { name, url } of urls) {
+    const hosts = outbound.allowedHosts;
+    if (!hosts.includes(url.hostname.toLowerCase()) && !hosts.includes(url.host.toLowerCase())) {
+      read.problems.push(`${name}'s host ${url.hostname} is not in OMNICORE_OUTBOUND_HOSTS`);
+    }
+    if (url.protocol === "http:" && !outbound.allowPlaintext && !isLoopbackHost(url.hostname)) {
+      read.problems.push(
+        `${name} uses plain http to ${url.hostname}: use https, or set OMNICORE_OUTBOUND_ALLOW_PLAINTEXT=true on a closed test network`,
+      );
+    }
+  }
+  // Node reads this variable itself; set to 0 it would turn certificate checks off for every call.
+  if (read.env.NODE_TLS_REJECT_UNAUTHORIZED === "0") {
+    read.problems.push(
+      "NODE_TLS_REJECT_UNAUTHORIZED=0 turns off TLS verification of every outbound call; unset it",
+    );
+  }
+  return outbound;
+}
+
+function readLegacy(read: Reader): LegacyConfig {
+  const exposure = read.string("OMNICORE_LEGACY_EXPOSURE_MAX_MINOR", "100000");
+  if (!/^(0|[1-9]\d{0,17})$/.test(exposure)) {
+    read.problems.push(`OMNICORE_LEGACY_EXPOSURE_MAX_MINOR must be a whole number of minor units, got "${exposure}"`);
+  }
+  return {
+    url: read.url("OMNICORE_LEGACY_URL", ["http:", "https:"]),
+    apiKey: read.optional("OMNICORE_LEGACY_API_KEY"),
+    timeoutMs: read.integer("OMNICORE_LEGACY_TIMEOUT_MS", 30_000, 100, 120_000),
+    feedIntervalMs: read.integer("OMNICORE_LEGACY_FEED_INTERVAL_MS", 1_000, 0, 600_000),
+    feedPageMax: read.integer("OMNICORE_LEGACY_FEED_PAGE_MAX", 500, 1, 1_000),
+    senderIntervalMs: read.integer("OMNICORE_LEGACY_SENDER_INTERVAL_MS", 200, 0, 60_000),
+    sendBatchMax: read.integer("OMNICORE_LEGACY_SEND_BATCH_MAX", 50, 1, 1_000),
+    retryBackoffMaxMs: read.integer("OMNICORE_LEGACY_RETRY_BACKOFF_MAX_MS", 30_000, 10, 3_600_000),
+    reconcileIntervalS: read.integer("OMNICORE_LEGACY_RECONCILE_INTERVAL_S", 300, 0, 86_400),
+    staleAfterS: read.integer("OMNICORE_LEGACY_STALE_AFTER_S", 60, 1, 86_400),
+    exposureMaxMinor: /^(0|[1-9]\d{0,17})$/.test(exposure) ? BigInt(exposure) : 0n,
+  };
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 /** PSD2 and our own security model cap access tokens at ten minutes. */
 const ACCESS_TOKEN_TTL_MAX_S = 600;
@@ -432,6 +563,10 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: read.integer("OMNICORE_KYC_TIMEOUT_MS", 5_000, 100, 60_000),
       pollAfterS: read.integer("OMNICORE_KYC_POLL_AFTER_S", 30, 1, 86_400),
     },
+    legacy: readLegacy(read),
+    // Filled in below, once the connector URLs are read.
+    outbound: { allowedHosts: [], allowPlaintext: false },
+    connectors: readConnectorDefaults(read),
     onboarding: {
       currency: read.string("OMNICORE_ONBOARDING_CURRENCY", "EUR"),
       // FATF's "call for action" jurisdictions (the black list) by default.
@@ -471,6 +606,11 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
   };
+  config.outbound = readOutbound(read, {
+    OMNICORE_RAIL_URL: config.rail.url,
+    OMNICORE_KYC_URL: config.kyc.url,
+    OMNICORE_LEGACY_URL: config.legacy.url,
+  });
   if (!LOG_LEVELS.includes(config.logLevel)) {
     read.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }

@@ -56,6 +56,11 @@ export const PROBLEM_TYPES = {
   "kyc-unavailable": { status: 503, title: "Identity verification is not available" },
   "payload-too-large": { status: 413, title: "The request body is too large" },
   "rate-limited": { status: 429, title: "Too many requests" },
+  "legacy-exposure-exceeded": {
+    status: 503,
+    title:
+      "The legacy core is unavailable and this payment would take the account's unposted payments over the exposure limit",
+  },
   "service-unavailable": { status: 503, title: "The service is temporarily unavailable" },
   internal: { status: 500, title: "An unexpected error occurred" },
 } as const satisfies Record<string, { status: number; title: string }>;

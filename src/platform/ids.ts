@@ -40,7 +40,12 @@ export type IdPrefix =
   | "aal"
   | "cmc"
   | "cmn"
-  | "sar";
+  | "sar"
+  /** Legacy-mastered accounts: a mirrored account, a payment from one, a reconciliation run and break. */
+  | "lac"
+  | "lpm"
+  | "lrr"
+  | "lrb";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -22,7 +22,8 @@ import {
   planEntries,
 } from "./posting.engine.ts";
 
-export type SystemAccountCode = "cash" | "clearing";
+/** `legacy`: the other leg of money that arrives from, or leaves through, the legacy core. */
+export type SystemAccountCode = "cash" | "clearing" | "legacy";
 export type CustomerAccountType = "current" | "savings";
 
 export interface Account {

@@ -1,4 +1,5 @@
 import type { TransferLimitsConfig } from "../../config.ts";
+import type { ConnectorFactory } from "../../platform/connectors/index.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
 import { StatementBundle } from "../../platform/db/bulk.ts";
@@ -44,6 +45,8 @@ export interface PaymentServiceOptions extends ServiceDependencies {
   /** This bank's IBAN country and bank code: any other IBAN is at another bank. */
   iban: { countryCode: string; bankCode: string };
   rail: RailConfig;
+  /** Where the rail client defines its connector (allow-list, metrics, `/ready`). */
+  connectors: ConnectorFactory;
 }
 
 /** Where a validated transfer goes after its checks. */
@@ -140,7 +143,12 @@ export class PaymentService {
       ...options,
       config: options.rail,
       client: options.rail.url
-        ? new RailClient({ baseUrl: options.rail.url, timeoutMs: options.rail.timeoutMs })
+        ? new RailClient({
+            baseUrl: options.rail.url,
+            timeoutMs: options.rail.timeoutMs,
+            retryBackoffMaxMs: options.rail.retryBackoffMaxMs,
+            connectors: options.connectors,
+          })
         : undefined,
       outbox,
       pending: this.#pending,

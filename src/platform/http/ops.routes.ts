@@ -3,7 +3,18 @@ import type { Metrics } from "../metrics.ts";
 import { problemBody, sendProblem } from "./problem.ts";
 import type { HttpServer } from "./server.ts";
 
-export type ReadinessCheck = () => Promise<void>;
+/**
+ * Resolves when the dependency works, throws when this node cannot do its job without it, and
+ * answers `degraded` when it is impaired but the node still serves (an optional provider whose
+ * circuit is open): reported in the body, without taking the node out of the load balancer.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: the existing checks resolve to void; only a degraded one answers a value.
+export type ReadinessCheck = () => Promise<void | ReadinessDegraded>;
+
+export interface ReadinessDegraded {
+  status: "degraded";
+  detail: string;
+}
 
 /** /health (the process answers), /ready (it can do its job), /metrics (Prometheus). */
 export function registerOpsRoutes(
@@ -34,7 +45,8 @@ export function registerOpsRoutes(
       const results = await Promise.all(
         Object.entries(options.checks).map(async ([name, check]) => {
           try {
-            await check();
+            const outcome = await check();
+            if (outcome?.status === "degraded") return [name, outcome] as const;
             return [name, { status: "up" }] as const;
           } catch (error) {
             return [
@@ -45,7 +57,7 @@ export function registerOpsRoutes(
         }),
       );
       const checks = Object.fromEntries(results);
-      const down = results.filter(([, result]) => result.status !== "up").map(([name]) => name);
+      const down = results.filter(([, result]) => result.status === "down").map(([name]) => name);
       if (options.isShuttingDown()) down.push("shutting-down");
       if (down.length === 0) return { status: "ready", checks };
       return sendProblem(

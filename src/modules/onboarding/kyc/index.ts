@@ -1,5 +1,6 @@
 import type { KycConfig } from "../../../config.ts";
 import type { Clock } from "../../../platform/clock.ts";
+import type { ConnectorFactory } from "../../../platform/connectors/index.ts";
 import { KycClient, type KycClientOptions } from "./kyc.client.ts";
 import { KycWebhookVerifier } from "./kyc-webhook.ts";
 
@@ -11,6 +12,7 @@ import { KycWebhookVerifier } from "./kyc-webhook.ts";
 
 export type { KycConfig } from "../../../config.ts";
 export {
+  KYC_CONNECTOR_NAME,
   type KycCircuitState,
   KycClient,
   type KycClientOptions,
@@ -53,7 +55,13 @@ export interface KycConnector {
  */
 export function createKycConnector(
   config: KycConfig,
-  deps: { clock: Clock; fetch?: typeof globalThis.fetch; client?: Partial<KycClientOptions> },
+  deps: {
+    clock: Clock;
+    /** The app's connectors, so the client's calls are allow-listed, measured and in `/ready`. */
+    connectors?: ConnectorFactory;
+    fetch?: typeof globalThis.fetch;
+    client?: Partial<KycClientOptions>;
+  },
 ): KycConnector | undefined {
   if (!config.url) return undefined;
   if (!config.apiKey || !config.webhookSecret) throw new Error("KYC needs an API key and a webhook secret");
@@ -62,6 +70,7 @@ export function createKycConnector(
       baseUrl: config.url,
       apiKey: config.apiKey,
       timeoutMs: config.timeoutMs,
+      ...(deps.connectors ? { connectors: deps.connectors } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       ...deps.client,
     }),

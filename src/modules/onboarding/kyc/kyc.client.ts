@@ -1,18 +1,12 @@
-import {
-  BrokenCircuitError,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  type IPolicy,
-  retry,
-  TaskCancelledError,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from "cockatiel";
 import { Compile } from "typebox/compile";
+import {
+  type BreakerState,
+  type ConnectorFactory,
+  type ConnectorFailure,
+  HttpConnector,
+  type HttpConnectorDefinition,
+  type HttpRequest,
+} from "../../../platform/connectors/index.ts";
 import {
   KycSubmissionResponseSchema,
   type KycVerificationRequest,
@@ -22,14 +16,17 @@ import { type KycResult, toKycResult } from "./kyc-result.ts";
 
 /**
  * The outbound side of the KYC provider: submits an applicant for verification and reads a
- * verification back (the polling fallback when its webhook does not arrive). Each attempt has a
- * timeout; network failures, timeouts and 5xx/408/429 are retried with backoff; a circuit breaker
- * stops calling a provider that keeps failing, so onboarding fails fast instead of piling up.
- * Submissions carry an `Idempotency-Key`, so a retried POST never opens a second verification.
+ * verification back (the polling fallback when its webhook does not arrive). Calls go through
+ * the `kyc-provider` connector: each attempt has a timeout; network failures, timeouts and
+ * 5xx/408/429 are retried with backoff; a circuit breaker stops calling a provider that keeps
+ * failing, so onboarding fails fast instead of piling up. Submissions carry an
+ * `Idempotency-Key`, so a retried POST never opens a second verification.
  *
  * Nothing here logs, and no failure carries a response body or an applicant's field: the
  * requests are full of personal data (names, dates of birth, document numbers).
  */
+
+export const KYC_CONNECTOR_NAME = "kyc-provider";
 
 export interface KycClientOptions {
   baseUrl: string;
@@ -37,7 +34,7 @@ export interface KycClientOptions {
   apiKey: string;
   /** Upper bound on one attempt, connection and answer included. */
   timeoutMs: number;
-  /** Attempts per call, the first included (1 = no retry). */
+  /** Attempts per call, the first included (1 = no retry). Default: the connector default. */
   attemptsMax?: number;
   retryBackoffMs?: number;
   retryBackoffMaxMs?: number;
@@ -45,6 +42,8 @@ export interface KycClientOptions {
   breakerFailuresMax?: number;
   /** How long an open circuit refuses calls before it lets one through to test the provider. */
   breakerHalfOpenAfterMs?: number;
+  /** The app's connectors (allow-list, metrics, `/ready`); without it, a connector pinned to `baseUrl`. */
+  connectors?: ConnectorFactory;
   fetch?: typeof globalThis.fetch;
 }
 
@@ -57,6 +56,10 @@ export type KycFailureCode =
   | "unavailable"
   /** Too many recent failures: not called at all, for `breakerHalfOpenAfterMs`. */
   | "circuit-open"
+  /** Too many calls to the provider in flight on this node: not called. */
+  | "bulkhead-full"
+  /** The provider's host is not on the outbound allow-list, or plaintext to it is not allowed. */
+  | "host-not-allowed"
   /** 401 or 403: our API key is wrong; retrying cannot help. */
   | "unauthorized"
   | "not-found"
@@ -81,74 +84,62 @@ export type KycPollResult =
   | { ok: true; pending: false; result: KycResult }
   | { ok: false; failure: KycFailure };
 
-export type KycCircuitState = "closed" | "open" | "half-open";
+export type KycCircuitState = BreakerState;
 
 /** Far larger than any answer of the provider; a larger one is refused unparsed. */
-const RESPONSE_MAX_CHARS = 65_536;
+const RESPONSE_MAX_BYTES = 65_536;
 const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
 const submissionResponse = Compile(KycSubmissionResponseSchema);
 const verificationResource = Compile(KycVerificationResourceSchema);
 
-/** A failure worth another attempt; thrown inside the policy so that retry and breaker see it. */
-class TransientFailure extends Error {
-  readonly failure: KycFailure;
-  constructor(failure: KycFailure) {
-    super(`KYC provider: ${failure.code}`);
-    this.failure = failure;
-  }
-}
-
-function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
-}
-
-function finalFailure(status: number): KycFailure {
+function refusalFailure(status: number): KycFailure {
   if (status === 401 || status === 403) return { code: "unauthorized", retryable: false, status };
   if (status === 404) return { code: "not-found", retryable: false, status };
   if (status === 409 || status === 422) return { code: "conflict", retryable: false, status };
   return { code: "rejected", retryable: false, status };
 }
 
-function whole(name: string, value: number, minimum: number, maximum: number): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new Error(`KycClient ${name} must be a whole number from ${minimum} to ${maximum}`);
-  }
-  return value;
+/** The connector's failure in the provider's terms; the codes and `retryable` are unchanged. */
+function toKycFailure(failure: ConnectorFailure): KycFailure {
+  if (failure.code === "refused") return refusalFailure(failure.status ?? 400);
+  const code: KycFailureCode = failure.code === "plaintext-not-allowed" ? "host-not-allowed" : failure.code;
+  return {
+    code,
+    retryable: failure.retryable,
+    ...(failure.status === undefined ? {} : { status: failure.status }),
+  };
 }
 
 type Answer = { status: number; body: unknown } | { status: number; failure: KycFailure };
 
 export class KycClient {
-  readonly #baseUrl: string;
   readonly #apiKey: string;
-  readonly #fetch: typeof globalThis.fetch;
-  readonly #policy: IPolicy;
-  readonly #breaker: ReturnType<typeof circuitBreaker>;
+  readonly #connector: HttpConnector;
 
   constructor(options: KycClientOptions) {
     if (options.apiKey.length === 0) throw new Error("KycClient apiKey must not be empty");
-    this.#baseUrl = new URL(options.baseUrl).toString().replace(/\/+$/, "");
     this.#apiKey = options.apiKey;
-    this.#fetch = options.fetch ?? globalThis.fetch;
-    const timeoutMs = whole("timeoutMs", options.timeoutMs, 1, 120_000);
-    const retryBackoffMs = whole("retryBackoffMs", options.retryBackoffMs ?? 100, 1, 60_000);
-    const transient = handleWhen(
-      (error) => error instanceof TransientFailure || error instanceof TaskCancelledError,
-    );
-    const retryPolicy = retry(transient, {
-      maxAttempts: whole("attemptsMax", options.attemptsMax ?? 3, 1, 10) - 1,
-      backoff: new ExponentialBackoff({
-        initialDelay: retryBackoffMs,
-        maxDelay: whole("retryBackoffMaxMs", options.retryBackoffMaxMs ?? 2_000, retryBackoffMs, 600_000),
-      }),
-    });
-    this.#breaker = circuitBreaker(transient, {
-      breaker: new ConsecutiveBreaker(whole("breakerFailuresMax", options.breakerFailuresMax ?? 5, 1, 1_000)),
-      halfOpenAfter: whole("breakerHalfOpenAfterMs", options.breakerHalfOpenAfterMs ?? 30_000, 1, 3_600_000),
-    });
-    // Retry outermost: every attempt passes the breaker and has its own timeout; once the circuit
-    // opens, BrokenCircuitError is not transient, so the remaining retries are skipped.
-    this.#policy = wrap(retryPolicy, this.#breaker, timeout(timeoutMs, TimeoutStrategy.Aggressive));
+    const definition: HttpConnectorDefinition = {
+      name: KYC_CONNECTOR_NAME,
+      baseUrl: options.baseUrl,
+      timeoutMs: options.timeoutMs,
+      retry: {
+        ...(options.attemptsMax === undefined ? {} : { attemptsMax: options.attemptsMax }),
+        ...(options.retryBackoffMs === undefined ? {} : { backoffInitialMs: options.retryBackoffMs }),
+        ...(options.retryBackoffMaxMs === undefined ? {} : { backoffMaxMs: options.retryBackoffMaxMs }),
+      },
+      breaker: {
+        ...(options.breakerFailuresMax === undefined ? {} : { failuresMax: options.breakerFailuresMax }),
+        ...(options.breakerHalfOpenAfterMs === undefined
+          ? {}
+          : { halfOpenAfterMs: options.breakerHalfOpenAfterMs }),
+      },
+      responseBodyMaxBytes: RESPONSE_MAX_BYTES,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    };
+    this.#connector = options.connectors
+      ? options.connectors.http(definition)
+      : HttpConnector.pinnedTo(definition);
   }
 
   /**
@@ -164,10 +155,12 @@ export class KycClient {
     if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH) {
       throw new Error("an Idempotency-Key of 1 to 255 characters is required");
     }
-    const answer = await this.#call("/v1/verifications", {
+    const answer = await this.#call({
       method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": key },
+      path: "/v1/verifications",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify(request),
+      idempotencyKey: key,
     });
     if ("failure" in answer) return { ok: false, failure: answer.failure };
     if (!submissionResponse.Check(answer.body)) return invalidResponse(answer.status);
@@ -177,8 +170,9 @@ export class KycClient {
   /** Reads a verification: pending, or decided with the same `KycResult` its webhook carries. */
   async getVerification(verificationId: string): Promise<KycPollResult> {
     if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(verificationId)) throw new Error("not a verification id");
-    const answer = await this.#call(`/v1/verifications/${encodeURIComponent(verificationId)}`, {
+    const answer = await this.#call({
       method: "GET",
+      path: `/v1/verifications/${encodeURIComponent(verificationId)}`,
     });
     if ("failure" in answer) return { ok: false, failure: answer.failure };
     if (!verificationResource.Check(answer.body)) return invalidResponse(answer.status);
@@ -194,60 +188,23 @@ export class KycClient {
 
   /** For health checks and metrics. */
   circuitState(): KycCircuitState {
-    const state = this.#breaker.state;
-    if (state === CircuitState.Closed) return "closed";
-    return state === CircuitState.HalfOpen ? "half-open" : "open";
+    return this.#connector.state;
   }
 
-  async #call(path: string, init: RequestInit): Promise<Answer> {
-    try {
-      return await this.#policy.execute(({ signal }) => this.#attempt(path, init, signal));
-    } catch (error) {
-      if (error instanceof TransientFailure) return { status: 0, failure: error.failure };
-      if (error instanceof TaskCancelledError) {
-        return { status: 0, failure: { code: "timeout", retryable: true } };
-      }
-      if (error instanceof BrokenCircuitError) {
-        return { status: 0, failure: { code: "circuit-open", retryable: true } };
-      }
-      throw error;
-    }
-  }
-
-  /** One attempt: throws TransientFailure for what is worth retrying, answers everything else. */
-  async #attempt(path: string, init: RequestInit, signal: AbortSignal): Promise<Answer> {
-    let response: Response;
-    try {
-      response = await this.#fetch(`${this.#baseUrl}${path}`, {
-        ...init,
-        headers: {
-          ...(init.headers as Record<string, string>),
-          accept: "application/json",
-          "x-api-key": this.#apiKey,
-        },
-        signal,
-      });
-    } catch {
-      // A timeout aborts the signal; the policy reports it as a timeout, whatever fetch threw.
-      if (signal.aborted) throw new TaskCancelledError("KYC provider timed out");
-      throw new TransientFailure({ code: "network", retryable: true });
-    }
-    if (isRetryableStatus(response.status)) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new TransientFailure({ code: "unavailable", retryable: true, status: response.status });
-    }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      return { status: response.status, failure: finalFailure(response.status) };
-    }
-    return { status: response.status, body: await jsonBody(response) };
+  async #call(request: Omit<HttpRequest, "read">): Promise<Answer> {
+    const result = await this.#connector.request({
+      ...request,
+      headers: { ...request.headers, accept: "application/json", "x-api-key": this.#apiKey },
+      read: "text",
+    });
+    if (!result.ok) return { status: result.failure.status ?? 0, failure: toKycFailure(result.failure) };
+    return { status: result.value.status, body: parseJson(result.value.text) };
   }
 }
 
-async function jsonBody(response: Response): Promise<unknown> {
+function parseJson(text: string | undefined): unknown {
   try {
-    const text = await response.text();
-    return text.length > RESPONSE_MAX_CHARS ? undefined : (JSON.parse(text) as unknown);
+    return text === undefined ? undefined : (JSON.parse(text) as unknown);
   } catch {
     return undefined;
   }

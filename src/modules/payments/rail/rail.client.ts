@@ -1,67 +1,105 @@
+import type { ConnectorFactory, ConnectorFailure } from "../../../platform/connectors/index.ts";
+import {
+  CONNECTOR_DEFAULTS,
+  HttpConnector,
+  type HttpConnectorDefinition,
+} from "../../../platform/connectors/index.ts";
+
 /**
- * The outbound side of the payment rail: submits pacs.008 messages. Every call carries an
- * `Idempotency-Key`, so a submission whose answer was lost can be retried without paying twice;
- * the result says whether a retry is worth it. The rail's verdict on the payment itself arrives
- * later as a signed pacs.002 webhook.
+ * The outbound side of the payment rail: submits pacs.008 messages through the `payment-rail`
+ * connector. Every call carries an `Idempotency-Key`, so a submission whose answer was lost can
+ * be retried without paying twice; the result says whether a retry is worth it. The rail's
+ * verdict on the payment itself arrives later as a signed pacs.002 webhook.
  */
+
+export const RAIL_CONNECTOR_NAME = "payment-rail";
 
 export interface RailClientOptions {
   baseUrl: string;
   /** Upper bound on one submission, connection and answer included. */
   timeoutMs: number;
+  /**
+   * The longest wait of the rail outbox between two sends of a message. An open circuit lets a
+   * trial call through after at most this long, so the breaker never holds back a recovered rail
+   * longer than the outbox itself would.
+   */
+  retryBackoffMaxMs?: number;
+  /** The app's connectors (allow-list, metrics, `/ready`); without it, a connector pinned to `baseUrl`. */
+  connectors?: ConnectorFactory;
   fetch?: typeof globalThis.fetch;
 }
 
-export type RailSubmitFailure = "timeout" | "network" | "rejected" | "unavailable";
+export type RailSubmitFailure =
+  | "timeout"
+  | "network"
+  | "rejected"
+  | "unavailable"
+  | "circuit-open"
+  | "bulkhead-full"
+  | "host-not-allowed"
+  | "plaintext-not-allowed"
+  | "invalid-response";
 
 export type RailSubmitResult =
   | { accepted: true; status: number }
   | { accepted: false; retryable: boolean; reason: RailSubmitFailure; status?: number };
 
 /**
- * 408 and 429 are the rail telling us to come back later, not that the message is wrong, so they
- * are retried like 5xx; every other 4xx would fail the same way again.
+ * Only a 4xx is final: the rail read the message and refused it. Everything else keeps the
+ * message queued: after a timeout or an odd answer the rail may have taken the payment, and our
+ * own refusals (open circuit, full bulkhead, a host off the allow-list) sent nothing, so giving
+ * up would refund a payment for a reason that is not the payment's.
  */
-function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
+function toSubmitResult(failure: ConnectorFailure): RailSubmitResult {
+  const reason: RailSubmitFailure = failure.code === "refused" ? "rejected" : failure.code;
+  return {
+    accepted: false,
+    retryable: failure.code !== "refused",
+    reason,
+    ...(failure.status === undefined ? {} : { status: failure.status }),
+  };
 }
 
 export class RailClient {
-  readonly #baseUrl: string;
-  readonly #timeoutMs: number;
-  readonly #fetch: typeof globalThis.fetch;
+  readonly #connector: HttpConnector;
 
   constructor(options: RailClientOptions) {
     if (!(options.timeoutMs > 0)) throw new Error("RailClient timeoutMs must be positive");
-    this.#baseUrl = new URL(options.baseUrl).toString().replace(/\/+$/, "");
-    this.#timeoutMs = options.timeoutMs;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    const definition: HttpConnectorDefinition = {
+      name: RAIL_CONNECTOR_NAME,
+      baseUrl: options.baseUrl,
+      timeoutMs: options.timeoutMs,
+      // One attempt per send: the rail outbox already retries every message durably, with its
+      // own backoff; retrying here as well would hold up the rest of the send batch.
+      retry: { attemptsMax: 1 },
+      ...(options.retryBackoffMaxMs === undefined
+        ? {}
+        : {
+            breaker: {
+              halfOpenAfterMs: Math.min(
+                options.retryBackoffMaxMs,
+                (options.connectors?.defaults ?? CONNECTOR_DEFAULTS).breakerHalfOpenAfterMs,
+              ),
+            },
+          }),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    };
+    this.#connector = options.connectors
+      ? options.connectors.http(definition)
+      : HttpConnector.pinnedTo(definition);
   }
 
   async submitCreditTransfer(xml: string, idempotencyKey: string): Promise<RailSubmitResult> {
     if (idempotencyKey.length === 0) throw new Error("an Idempotency-Key is required");
-    let response: Response;
-    try {
-      response = await this.#fetch(`${this.#baseUrl}/v1/pacs008`, {
-        method: "POST",
-        headers: { "content-type": "application/xml", "idempotency-key": idempotencyKey },
-        body: xml,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-    } catch (error) {
-      const timedOut =
-        error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-      return { accepted: false, retryable: true, reason: timedOut ? "timeout" : "network" };
-    }
-    // The body is not needed; cancelling it frees the connection for the next submission.
-    await response.body?.cancel().catch(() => undefined);
-    if (response.ok) return { accepted: true, status: response.status };
-    const retryable = isRetryableStatus(response.status);
-    return {
-      accepted: false,
-      retryable,
-      reason: retryable ? "unavailable" : "rejected",
-      status: response.status,
-    };
+    const result = await this.#connector.request({
+      method: "POST",
+      path: "/v1/pacs008",
+      headers: { "content-type": "application/xml" },
+      body: xml,
+      idempotencyKey,
+      read: "none",
+    });
+    if (!result.ok) return toSubmitResult(result.failure);
+    return { accepted: true, status: result.value.status };
   }
 }
