@@ -444,7 +444,9 @@ function readOutbound(read: Reader, connectorUrls: Record<string, string | undef
 function readLegacy(read: Reader): LegacyConfig {
   const exposure = read.string("OMNICORE_LEGACY_EXPOSURE_MAX_MINOR", "100000");
   if (!/^(0|[1-9]\d{0,17})$/.test(exposure)) {
-    read.problems.push(`OMNICORE_LEGACY_EXPOSURE_MAX_MINOR must be a whole number of minor units, got "${exposure}"`);
+    read.problems.push(
+      `OMNICORE_LEGACY_EXPOSURE_MAX_MINOR must be a whole number of minor units, got "${exposure}"`,
+    );
   }
   return {
     url: read.url("OMNICORE_LEGACY_URL", ["http:", "https:"]),
