@@ -25,7 +25,7 @@ import { MemoryEventBus } from "./platform/events/memory-bus.ts";
 import { NatsEventBus } from "./platform/events/nats-bus.ts";
 import { outboxLag } from "./platform/events/outbox.ts";
 import { OutboxRelay } from "./platform/events/relay.ts";
-import type { FraudCaseOpener, FraudGate } from "./platform/fraud.ts";
+import type { FraudCaseOpener, FraudGate, LoginRiskGate } from "./platform/fraud.ts";
 import { createGuards } from "./platform/http/auth.ts";
 import { createOriginResolver } from "./platform/http/client-origin.ts";
 import { registerOpsRoutes } from "./platform/http/ops.routes.ts";
@@ -170,11 +170,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
     authorizeTransfer: (...args) => requireBuilt(identityService).stepUp.authorizeTransfer(...args),
   };
   const customerService = new customers.CustomerService({ ...common, stepUp });
+  // Identity asks fraud about every customer sign-in; fraud is built later and bound below.
+  let loginRiskGate: LoginRiskGate | undefined;
   identityService = new identity.IdentityService({
     ...common,
     cache,
     customers: customerService,
     auth: config.auth,
+    loginRisk: () => loginRiskGate,
   });
   await identityService.init();
   const ledgerService = new ledger.LedgerService({
@@ -244,6 +247,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await fraudService.init();
   // Off means payments skip the gate entirely (no decision stored), not an "allow" per payment.
   fraudGate = config.fraud.enabled ? fraudService : undefined;
+  loginRiskGate = fraudGate ? fraudService : undefined;
   // Investigations of held payments: payments open cases through `fraudCases` (bound here), and
   // the cases resolve held payments through payments' HeldPayments port.
   const fraudCaseService = new FraudCaseService({

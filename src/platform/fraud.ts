@@ -47,6 +47,30 @@ export interface FraudGate {
 }
 
 /** A payment held for review, as handed to the fraud module to open its case. */
+/** A sign-in as the fraud engine sees it. */
+export interface LoginRiskInput {
+  customerId: string;
+  channel: string;
+  deviceId: string | undefined;
+  country: string | undefined;
+  at: Date;
+}
+
+/** What the behaviour profile adds to identity's anomaly score at sign-in: 0..100 and rule codes. */
+export interface LoginRisk {
+  score: number;
+  reasons: string[];
+}
+
+/**
+ * Identity asks the fraud engine at every customer sign-in and refresh, inside the sign-in's own
+ * transaction (so the read sees what that transaction sees, and the embedded database's single
+ * connection is never asked twice at once).
+ */
+export interface LoginRiskGate {
+  assessLogin(tx: Tx, input: LoginRiskInput): Promise<LoginRisk>;
+}
+
 export interface HeldPaymentCase {
   context: RequestContext;
   customerId: string;

@@ -569,6 +569,7 @@ describe("assessSignIn", () => {
         concurrentSessions: [{ location: BERLIN_POINT }],
         recentFailures: 5,
         credentialChangedAt: ago(HOUR_MS),
+        behaviourScore: 15,
       }),
     );
     expect(everything).toMatchObject({ score: 100, reasons: [...ANOMALY_REASONS], action: "deny" });
@@ -623,6 +624,7 @@ describe("assessSignIn", () => {
       concurrentSessions: fc.array(fc.record({ location: point }), { maxLength: 3 }),
       recentFailures: fc.nat({ max: 10 }),
       credentialChangedAt: fc.option(instant, { nil: undefined }),
+      behaviourScore: fc.option(fc.nat({ max: 100 }), { nil: undefined }),
     });
     const weight = fc.integer({ min: 0, max: 120 });
     const policy: fc.Arbitrary<AnomalyPolicy> = fc
@@ -639,6 +641,7 @@ describe("assessSignIn", () => {
           concurrent_far_apart: weight,
           many_failures: weight,
           recent_credential_change: weight,
+          unusual_behaviour: weight,
         }),
         thresholds: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
       })
@@ -658,6 +661,7 @@ describe("assessSignIn", () => {
         concurrent_far_apart: anyWeight,
         many_failures: anyWeight,
         recent_credential_change: anyWeight,
+        unusual_behaviour: anyWeight,
       });
       fc.assert(
         fc.property(signals, policy, anyWeights, (s, p, weights) => {
@@ -676,6 +680,7 @@ describe("assessSignIn", () => {
             { ...s, newDevice: true },
             { ...s, recentFailures: s.recentFailures + p.failuresThreshold },
             { ...s, credentialChangedAt: s.at },
+            { ...s, behaviourScore: (s.behaviourScore ?? 0) + 10 },
             { ...s, concurrentSessions: [...s.concurrentSessions, { location: far }] },
             { ...s, country: "JP" },
           ];
@@ -692,7 +697,12 @@ describe("assessSignIn", () => {
       fc.assert(
         fc.property(signals, policy, (s, p) => {
           const { score, reasons } = assessSignIn(s, p);
-          const sum = reasons.reduce((total, reason) => total + p.weights[reason], 0);
+          // The behaviour profile adds its own score, up to its weight.
+          const weightOf = (reason: (typeof reasons)[number]) =>
+            reason === "unusual_behaviour"
+              ? Math.min(p.weights[reason], s.behaviourScore ?? 0)
+              : p.weights[reason];
+          const sum = reasons.reduce((total, reason) => total + weightOf(reason), 0);
           expect(score).toBe(Math.min(100, sum));
           expect(reasons).toEqual(ANOMALY_REASONS.filter((reason) => reasons.includes(reason)));
         }),

@@ -17,8 +17,9 @@ export class FraudRepository {
     this.#db = options.db;
   }
 
-  async profile(customerId: string): Promise<FraudProfile | undefined> {
-    const row = await fraudDb(this.#db)
+  /** In `tx` when given: a sign-in reads the profile inside its own transaction. */
+  async profile(customerId: string, tx?: Tx): Promise<FraudProfile | undefined> {
+    const row = await (tx ? fraudTx(tx) : fraudDb(this.#db))
       .selectFrom("fraud_profiles")
       .select("document")
       .where("customer_id", "=", customerId)
@@ -50,8 +51,8 @@ export class FraudRepository {
       .execute();
   }
 
-  async activeRuleSet(): Promise<RuleSetRow | undefined> {
-    return fraudDb(this.#db)
+  async activeRuleSet(tx?: Tx): Promise<RuleSetRow | undefined> {
+    return (tx ? fraudTx(tx) : fraudDb(this.#db))
       .selectFrom("fraud_rule_sets")
       .selectAll()
       .where("active", "=", true)

@@ -1,18 +1,27 @@
 import type { Config } from "../../config.ts";
 import type { Cache } from "../../platform/cache/cache.ts";
 import { actorId, type RequestContext } from "../../platform/context.ts";
-import { inTransaction } from "../../platform/db/database.ts";
+import { inTransaction, type Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
 import type { EventDispatcher } from "../../platform/events/dispatcher.ts";
 import { appendToOutbox } from "../../platform/events/outbox.ts";
-import type { FraudGate, PaymentRiskInput, RiskDecision, RiskOutcome } from "../../platform/fraud.ts";
+import type {
+  FraudGate,
+  LoginRisk,
+  LoginRiskGate,
+  LoginRiskInput,
+  PaymentRiskInput,
+  RiskDecision,
+  RiskOutcome,
+} from "../../platform/fraud.ts";
 import { formatAmount } from "../../platform/money.ts";
 import { type RuleSetActivatedEvent, RuleSetVersions } from "../../platform/rule-set-versions.ts";
 import { computeFeatures, type Features } from "./features.ts";
 import type { FraudMetrics } from "./fraud.metrics.ts";
 import { FraudRepository } from "./fraud.repository.ts";
 import type { DecisionRow, RuleSetRow, StoredRiskInput } from "./fraud.tables.ts";
+import { assessLoginRisk } from "./login-risk.ts";
 import { PROFILE_CONSUMER, PROFILE_EVENT_TYPES, profileHandler } from "./profile.projection.ts";
 import type { FraudProfile } from "./profile.ts";
 import {
@@ -126,7 +135,7 @@ interface ActiveRuleSet {
  * the velocity counters and the active rule set, stored with what it saw and published through the
  * outbox. Rule sets are versioned data that investigators create, dry-run and activate.
  */
-export class FraudService implements FraudGate {
+export class FraudService implements FraudGate, LoginRiskGate {
   readonly #options: FraudServiceOptions;
   readonly #repository: FraudRepository;
   readonly #ruleSets: RuleSetVersions<RuleSetRow>;
@@ -165,6 +174,17 @@ export class FraudService implements FraudGate {
       PROFILE_EVENT_TYPES,
       profileHandler({ repository: this.#repository, clock: this.#options.clock }),
     );
+  }
+
+  /** The customer's habits at sign-in, for identity's anomaly score (LoginRiskGate). */
+  async assessLogin(tx: Tx, input: LoginRiskInput): Promise<LoginRisk> {
+    if (!this.#options.config.enabled) return { score: 0, reasons: [] };
+    const profile = await this.#repository.profile(input.customerId, tx);
+    const row = this.#active ? undefined : await this.#repository.activeRuleSet(tx);
+    const definition =
+      this.#active?.definition ?? (row ? { rules: row.rules, thresholds: row.thresholds } : undefined);
+    if (!definition) return { score: 0, reasons: [] };
+    return assessLoginRisk(profile, definition, input);
   }
 
   async assessPayment(input: PaymentRiskInput): Promise<RiskDecision> {

@@ -7,6 +7,8 @@ export const ANOMALY_REASONS = [
   "concurrent_far_apart",
   "many_failures",
   "recent_credential_change",
+  /** The fraud engine's behaviour profile: an hour the customer is never active, a contact just changed. */
+  "unusual_behaviour",
 ] as const;
 export type AnomalyReason = (typeof ANOMALY_REASONS)[number];
 
@@ -27,6 +29,8 @@ export interface SignInSignals {
   recentFailures: number;
   /** Last password / MFA / e-mail / phone change. */
   credentialChangedAt: Date | undefined;
+  /** The fraud engine's score of the sign-in against the customer's habits (customers only). */
+  behaviourScore?: number | undefined;
 }
 
 export interface AnomalyPolicy {
@@ -55,6 +59,8 @@ export const DEFAULT_ANOMALY_POLICY: AnomalyPolicy = {
     concurrent_far_apart: 40,
     many_failures: 25,
     recent_credential_change: 20,
+    // The most the behaviour profile adds: habits alone challenge a sign-in, never deny it.
+    unusual_behaviour: 30,
   },
   stepUpScore: 30,
   denyScore: 80,
@@ -65,6 +71,8 @@ export interface AnomalyAssessment {
   reasons: AnomalyReason[];
   action: "allow" | "step_up" | "deny";
   travelSpeedKmh?: number | undefined;
+  /** The fraud engine's rule codes behind `unusual_behaviour`. */
+  behaviourReasons?: string[] | undefined;
 }
 
 /** The IUGG mean Earth radius. */
@@ -135,9 +143,14 @@ export function assessSignIn(
     concurrent_far_apart: isConcurrentFarApart(signals, policy),
     many_failures: signals.recentFailures >= policy.failuresThreshold,
     recent_credential_change: isRecentCredentialChange(signals, policy),
+    unusual_behaviour: (signals.behaviourScore ?? 0) > 0,
   };
   const reasons = ANOMALY_REASONS.filter((reason) => present[reason]);
-  const total = reasons.reduce((sum, reason) => sum + policy.weights[reason], 0);
+  const weight = (reason: AnomalyReason) =>
+    reason === "unusual_behaviour"
+      ? Math.min(policy.weights.unusual_behaviour, signals.behaviourScore ?? 0)
+      : policy.weights[reason];
+  const total = reasons.reduce((sum, reason) => sum + weight(reason), 0);
   const score = Math.max(0, Math.min(SCORE_MAX, total));
   return {
     score,

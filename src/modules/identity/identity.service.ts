@@ -5,6 +5,7 @@ import type { Channel, RequestContext } from "../../platform/context.ts";
 import { inTransaction, isUniqueViolation, type Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
+import type { LoginRiskGate } from "../../platform/fraud.ts";
 import type { Authenticator } from "../../platform/http/auth.ts";
 import type { CustomerService } from "../customers/index.ts";
 import { AccountSecurityService } from "./account-security.service.ts";
@@ -28,6 +29,8 @@ export interface IdentityServiceOptions extends ServiceDependencies {
   cache: Cache;
   customers: CustomerService;
   auth: Config["auth"];
+  /** The fraud engine's view of a customer's sign-in, bound once fraud is built (it is built later). */
+  loginRisk?: () => LoginRiskGate | undefined;
 }
 
 export interface Credentials {

@@ -4,6 +4,7 @@ import type { ClientOrigin, RequestContext } from "../../platform/context.ts";
 import { inTransaction, type Tx } from "../../platform/db/database.ts";
 import type { ServiceDependencies } from "../../platform/dependencies.ts";
 import { AppError } from "../../platform/errors.ts";
+import type { LoginRiskGate } from "../../platform/fraud.ts";
 import { type AnomalyAssessment, assessSignIn, DEFAULT_ANOMALY_POLICY } from "./anomaly.ts";
 import type { ChallengeRepository } from "./challenge.repository.ts";
 import type { FactorsRepository } from "./factors.repository.ts";
@@ -41,6 +42,8 @@ export interface LoginServiceOptions extends ServiceDependencies {
   lockout: FactorLockout;
   security: SecurityEvents;
   auth: Config["auth"];
+  /** The fraud engine's view of a customer's sign-in (bound by the composition root once built). */
+  loginRisk?: (() => LoginRiskGate | undefined) | undefined;
 }
 
 /** Sessions looked at for the anomaly history of a subject. */
@@ -226,7 +229,17 @@ export class LoginService {
     );
     const device = context.deviceId ? await repository.device(tx, subject, context.deviceId) : undefined;
     const origin: ClientOrigin | undefined = context.origin;
-    return assessSignIn(
+    const behaviour =
+      subject.type === "customer"
+        ? await this.#options.loginRisk?.()?.assessLogin(tx, {
+            customerId: subject.id,
+            channel: context.channel,
+            deviceId: context.deviceId,
+            country: origin?.country,
+            at: now,
+          })
+        : undefined;
+    const assessment = assessSignIn(
       {
         at: now,
         newDevice: currentSessionId === undefined && !device,
@@ -242,6 +255,7 @@ export class LoginService {
         })),
         recentFailures: Math.max(priorFailures, await lockout.recentFailures(tx, subject)),
         credentialChangedAt: await repository.credentialChangedAt(tx, subject),
+        behaviourScore: behaviour?.score,
       },
       {
         ...DEFAULT_ANOMALY_POLICY,
@@ -251,6 +265,9 @@ export class LoginService {
         denyScore: auth.anomaly.denyScore,
       },
     );
+    return behaviour && behaviour.reasons.length > 0
+      ? { ...assessment, behaviourReasons: behaviour.reasons }
+      : assessment;
   }
 
   async #isTrustedDevice(tx: Tx, subject: SubjectRef, deviceId: string | undefined): Promise<boolean> {
@@ -354,7 +371,7 @@ export class LoginService {
     how: {
       strength: SessionStrength;
       trusted: boolean;
-      assessment: Pick<AnomalyAssessment, "score" | "reasons">;
+      assessment: Pick<AnomalyAssessment, "score" | "reasons" | "behaviourReasons">;
     },
   ) {
     const { sessions, repository, clock, security } = this.#options;
@@ -397,6 +414,7 @@ export class LoginService {
         strength: how.strength,
         anomalyScore: how.assessment.score,
         reasons: how.assessment.reasons,
+        ...(how.assessment.behaviourReasons ? { behaviourReasons: how.assessment.behaviourReasons } : {}),
       },
     });
     return opened;
@@ -439,6 +457,7 @@ function assessmentDetails(assessment: AnomalyAssessment) {
     reasons: assessment.reasons,
     action: assessment.action,
     ...(assessment.travelSpeedKmh === undefined ? {} : { travelSpeedKmh: assessment.travelSpeedKmh }),
+    ...(assessment.behaviourReasons ? { behaviourReasons: assessment.behaviourReasons } : {}),
   };
 }
 
