@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
     await (await import("./screening.bench.ts")).runScreeningBenchmark();
   },
   onboarding: async () => (await import("./onboarding.bench.ts")).runOnboardingBenchmark(),
+  journey: async () => (await import("./journey.bench.ts")).runJourneyBenchmark(),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));

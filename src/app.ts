@@ -7,6 +7,7 @@ import { FraudCaseMetrics, FraudCaseService, registerFraudCaseRoutes } from "./m
 import * as fraud from "./modules/fraud/index.ts";
 import * as identity from "./modules/identity/index.ts";
 import * as ledger from "./modules/ledger/index.ts";
+import * as legacy from "./modules/legacy/index.ts";
 import * as onboarding from "./modules/onboarding/index.ts";
 import * as payments from "./modules/payments/index.ts";
 import * as screening from "./modules/screening/index.ts";
@@ -68,6 +69,7 @@ export interface App {
     workflows: WorkflowRunner;
     aml: aml.AmlService;
     complianceCases: aml.ComplianceCaseService;
+    legacy: legacy.LegacyService;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -91,6 +93,7 @@ export function allMigrations(): Migration[] {
     screening.migrations,
     onboarding.migrations,
     aml.migrations,
+    legacy.migrations,
   ]);
 }
 
@@ -311,6 +314,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
     ledger: ledgerService,
     metrics: amlMetrics,
   });
+  // Legacy-mastered accounts: the mirror fed by the legacy core's change feed, payments decided
+  // against it and posted to the core through its own outbox, and reconciliation with the core.
+  const legacyService = new legacy.LegacyService({
+    ...common,
+    config: config.legacy,
+    ledger: ledgerService,
+    idempotency,
+    inFlight,
+    iban: config.iban,
+    connectors,
+  });
   const http = await createHttpServer({
     logger,
     metrics,
@@ -352,6 +366,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   screening.registerScreeningRoutes(http, { screening: screeningService, guards });
   onboarding.registerOnboardingRoutes(http, { onboarding: onboardingService, guards });
   aml.registerAmlRoutes(http, { aml: amlService, cases: complianceCaseService, guards });
+  legacy.registerLegacyRoutes(http, { legacy: legacyService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
@@ -361,6 +376,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let railRun: Promise<unknown> = Promise.resolve();
   let onboardingWorker: NodeJS.Timeout | undefined;
   let onboardingRun: Promise<unknown> = Promise.resolve();
+  const legacyTimers: NodeJS.Timeout[] = [];
+  const legacyRuns: Promise<unknown>[] = [];
   const app: App = {
     config,
     clock,
@@ -385,6 +402,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       workflows,
       aml: amlService,
       complianceCases: complianceCaseService,
+      legacy: legacyService,
     },
     async start() {
       if (started) return;
@@ -433,6 +451,37 @@ export async function buildApp(options: AppOptions): Promise<App> {
         }, config.onboarding.workerIntervalMs);
         onboardingWorker.unref();
       }
+      if (legacyService.enabled) {
+        // Each job runs one pass at a time per node; the leases and skip locked share work between nodes.
+        const jobs: Array<[number, string, () => Promise<unknown>]> = [
+          [
+            config.legacy.feedIntervalMs,
+            "reading the legacy change feed failed",
+            () => legacyService.ingest(),
+          ],
+          [
+            config.legacy.senderIntervalMs,
+            "posting to the legacy core failed",
+            () => legacyService.sendDue(),
+          ],
+          [
+            config.legacy.reconcileIntervalS * 1000,
+            "legacy reconciliation failed",
+            () => legacyService.reconcile(),
+          ],
+        ];
+        for (const [intervalMs, failure, job] of jobs) {
+          if (intervalMs <= 0) continue;
+          const index = legacyRuns.push(Promise.resolve()) - 1;
+          const timer = setInterval(() => {
+            legacyRuns[index] = legacyRuns[index]!.then(() =>
+              job().catch((error) => logger.warn({ err: error }, failure)),
+            );
+          }, intervalMs);
+          timer.unref();
+          legacyTimers.push(timer);
+        }
+      }
     },
     async listen() {
       await app.start();
@@ -446,11 +495,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
       if (scheduler) clearInterval(scheduler);
       if (railSender) clearInterval(railSender);
       if (onboardingWorker) clearInterval(onboardingWorker);
+      for (const timer of legacyTimers) clearInterval(timer);
       await http.close();
       // A scheduled run in progress books through the payment service: let it finish first.
       await schedulerRun;
       await railRun;
       await onboardingRun;
+      await Promise.all(legacyRuns);
       await paymentService.close();
       if (maintenance) clearInterval(maintenance);
       await relay.stop();

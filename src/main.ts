@@ -23,6 +23,8 @@ Commands:
   sanctions load <dir>                        load an OFAC SDN download (sdn.csv, alt.csv, add.csv)
                                               as a new list version; re-screens every customer
   sanctions load-pep <file>                   load a PEP list (CSV: see reference-data/sanctions/README.md)
+  reconcile                                   compare the legacy mirror with the legacy core's export;
+                                              prints and stores the run, exits 1 when there are breaks
 
 Configuration comes from the environment; see the README.`;
 
@@ -166,6 +168,31 @@ async function loadSanctionsList(args: string[]): Promise<void> {
   });
 }
 
+/** `reconcile`: one reconciliation run of the legacy mirror against the core, printed for the operator. */
+async function reconcileLegacy(): Promise<void> {
+  await withApp(async (app) => {
+    if (!app.services.legacy.enabled) throw new UsageError("reconcile needs OMNICORE_LEGACY_URL");
+    const report = await app.services.legacy.reconcile();
+    if (!report) {
+      say("Another node is running a reconciliation right now; try again shortly.");
+      process.exitCode = 1;
+      return;
+    }
+    say(
+      `Reconciliation ${report.runId} ${report.status} as of ${report.asOf ?? "-"} (seq ${report.lastSeq ?? "-"}): ` +
+        `${report.accountsMatched} accounts and ${report.postingsMatched} postings matched, ${report.breaksCount} breaks.`,
+    );
+    if (report.detail) say(`  ${report.detail}`);
+    for (const found of report.breaks) {
+      say(
+        `  ${found.kind} ${found.subject} ${found.legacyAccountId}${found.postingId ? ` ${found.postingId}` : ""}` +
+          ` mirror=${found.mirrorMinor ?? "-"} core=${found.coreMinor ?? "-"}`,
+      );
+    }
+    if (report.status !== "completed" || report.breaksCount > 0) process.exitCode = 1;
+  });
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
@@ -188,6 +215,8 @@ export async function main(argv: string[]): Promise<void> {
       return createStaff(rest.slice(1));
     case "sanctions":
       return loadSanctionsList(rest);
+    case "reconcile":
+      return reconcileLegacy();
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -131,6 +131,19 @@ const BOLA_CASES: Record<
       { params: (victim: Holder) => ({ id: victim.applicationId }), status: 404, slug: "not-found" as const },
     ]),
   ),
+  // This app has no legacy core, so nobody has a legacy account or payment: a well-formed id is
+  // what can be tried here; test/legacy/payments.test.ts names another customer's real ones.
+  ...Object.fromEntries(
+    [
+      ["GET /v1/legacy-accounts/{id}", "lac"],
+      ["GET /v1/legacy-accounts/{id}/transactions", "lac"],
+      ["POST /v1/legacy-accounts/{id}/payments", "lac"],
+      ["GET /v1/legacy-payments/{id}", "lpm"],
+    ].map(([key, prefix]) => [
+      key,
+      { params: () => ({ id: neverIssuedId(prefix!) }), status: 404, slug: "not-found" as const },
+    ]),
+  ),
   // Registering a passkey needs a browser authenticator; a well-formed id is what can be tried.
   "DELETE /v1/auth/passkeys/{id}": {
     params: () => ({ id: neverIssuedId("pky") }),

@@ -195,6 +195,8 @@ export const ALLOWED_ROLES: Record<string, StaffAccess> = {
   "GET /v1/staff/onboarding/applications/{id}": { roles: ["compliance_analyst", "admin"] },
   "POST /v1/staff/onboarding/applications/{id}/approve": { roles: ["compliance_analyst", "admin"] },
   "POST /v1/staff/onboarding/applications/{id}/reject": { roles: ["compliance_analyst", "admin"] },
+  // Reconciliation of the legacy mirror is a control for compliance analysts (and admins).
+  "GET /v1/staff/legacy/reconciliation/latest": { roles: ["compliance_analyst", "admin"] },
 };
 
 /** 32 hex digits that no UUIDv7 has (its version nibble is 7): a well-formed id never issued. */
@@ -396,6 +398,11 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
   "POST /v1/staff/cases/{id}/reject": () => ({ reasonCode: "suspected_fraud", note: "owasp" }),
   "POST /v1/staff/cases/{id}/confirm-fraud": () => ({ note: "owasp" }),
   "POST /v1/staff/cases/{id}/notes": () => ({ text: "owasp" }),
+  "POST /v1/legacy-accounts/{id}/payments": (context) => ({
+    toIban: context.payeeIban,
+    amount: { amount: "1.00", currency: "EUR" },
+    reference: "owasp",
+  }),
   "POST /v1/staff/screening/hits/{id}/false-positive": () => ({ reason: "owasp" }),
   "POST /v1/staff/screening/hits/{id}/confirm": () => ({ reason: "owasp" }),
   // A new, inactive version: the suite must not change how the app decides payments.
