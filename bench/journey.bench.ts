@@ -4,7 +4,8 @@ import { startLegacyCoreSimulator } from "../simulators/legacy-core/server.ts";
 import { startLendingPlatformSimulator } from "../simulators/lending-platform/server.ts";
 import { type App, buildApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { percentile, table } from "./support.ts";
+import { type Backend, backends } from "./ledger.bench.ts";
+import { benchDatabase, percentile, table } from "./support.ts";
 
 /**
  * The product brief's wire transfer, two ways. Naive: an orchestrator calls the legacy core
@@ -58,7 +59,15 @@ function summary(path: string, samplesMs: number[], realFactor: number) {
   };
 }
 
-async function runOnce(label: string, outage: boolean): Promise<void> {
+/** PGlite in memory, or a fresh PostgreSQL database that is dropped afterwards. */
+async function databaseEnv(backend: Backend) {
+  if (backend.name === "pglite") return { env: { OMNICORE_DATA_DIR: "memory" }, drop: async () => undefined };
+  const database = await benchDatabase();
+  return { env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: "10" }, drop: database.drop };
+}
+
+async function runOnce(backend: Backend, label: string, outage: boolean): Promise<void> {
+  const database = await databaseEnv(backend);
   const fixed = (ms: number) => ({ kind: "fixed" as const, ms });
   const core = await startLegacyCoreSimulator({
     latencyScale: SCALE,
@@ -73,7 +82,7 @@ async function runOnce(label: string, outage: boolean): Promise<void> {
   const app = await buildApp({
     config: loadConfig({
       LOG_LEVEL: "silent",
-      OMNICORE_DATA_DIR: "memory",
+      ...database.env,
       OMNICORE_STEP_UP: "off",
       OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "100000",
       OMNICORE_RATE_LIMIT_AUTH_PER_ACCOUNT_PER_MINUTE: "100000",
@@ -166,7 +175,7 @@ async function runOnce(label: string, outage: boolean): Promise<void> {
     const naive = summary("naive orchestrator (legacy → lending → compliance)", naiveMs, realFactor);
     const omni = summary("Omnicore POST /v1/legacy-accounts/{id}/payments", omnicoreMs, 1);
     process.stdout.write(
-      `\njourney (${label}): latency scale ${SCALE}; Omnicore's latency does not scale with the core's\n`,
+      `\njourney on ${backend.name} (${label}): latency scale ${SCALE}; Omnicore's latency does not scale with the core's\n`,
     );
     table([naive, omni].map(({ p50: _p50, p99: _p99, ...row }) => row));
     process.stdout.write(
@@ -177,10 +186,14 @@ async function runOnce(label: string, outage: boolean): Promise<void> {
   } finally {
     await app.close();
     await Promise.all([core.close(), lending.close(), compliance.close()]);
+    await database.drop();
   }
 }
 
 export async function runJourneyBenchmark(): Promise<void> {
-  await runOnce("legacy core up", false);
-  await runOnce("legacy core down for 2 s of the run", true);
+  for (const backend of await backends()) {
+    await runOnce(backend, "legacy core up", false);
+    await runOnce(backend, "legacy core down for 2 s of the run", true);
+    await backend.cleanup();
+  }
 }

@@ -195,18 +195,31 @@ export class LegacyPayments {
       stale: boolean;
     },
   ): Promise<StoredResponse> {
-    const locked = await sql<{ available_minor: bigint; status: string; legacy_account_id: string }>`
-      select available_minor, status, legacy_account_id from legacy_accounts
-      where id = ${payment.accountId} for update`.execute(tx);
+    // Payments from one account are decided one at a time (a transaction-scoped advisory lock),
+    // but never wait for the feed: the mirror's row is read, not locked, so a page of feed changes
+    // applying under that row's lock does not hold a customer's payment back. Balance and holds
+    // are read in one statement, so they come from one snapshot (a capture moves both at once).
+    await sql`select pg_advisory_xact_lock(hashtextextended(${payment.accountId}, 0))`.execute(tx);
+    const locked = await sql<{
+      available_minor: bigint;
+      status: string;
+      legacy_account_id: string;
+      held: bigint | null;
+      unposted: bigint | null;
+    }>`
+      select a.available_minor, a.status, a.legacy_account_id, p.held, p.unposted
+      from legacy_accounts a, lateral (
+        select sum(amount_minor) filter (where hold_status = 'held') as held,
+               sum(amount_minor) filter (where status = 'accepted') as unposted
+        from legacy_payments
+        where account_id = a.id and (hold_status = 'held' or status = 'accepted')
+      ) p
+      where a.id = ${payment.accountId}`.execute(tx);
     const account = locked.rows[0]!;
     if (account.status !== "open")
       return stored(422, "account-not-active", "The legacy account is not open.");
-    const sums = await sql<{ held: bigint | null; unposted: bigint | null }>`
-      select sum(amount_minor) filter (where hold_status = 'held') as held,
-             sum(amount_minor) filter (where status = 'accepted') as unposted
-      from legacy_payments where account_id = ${payment.accountId}`.execute(tx);
-    const held = BigInt(sums.rows[0]?.held ?? 0n);
-    const unposted = BigInt(sums.rows[0]?.unposted ?? 0n);
+    const held = BigInt(account.held ?? 0n);
+    const unposted = BigInt(account.unposted ?? 0n);
     if (BigInt(account.available_minor) - held < payment.amountMinor) {
       return stored(422, "insufficient-funds", "The available balance does not cover this amount.");
     }

@@ -82,6 +82,8 @@ create table legacy_payments (
   updated_at timestamptz not null
 );
 create index legacy_payments_account_idx on legacy_payments (account_id, status);
+-- The payments that still hold money or wait for the core: what every new payment is decided against.
+create index legacy_payments_open_idx on legacy_payments (account_id) where hold_status = 'held' or status = 'accepted';
 create index legacy_payments_customer_idx on legacy_payments (customer_id, created_at desc);
 
 create table legacy_posting_outbox (
