@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LegacyCoreSimulator } from "../../simulators/legacy-core/server.ts";
+import { type LegacyCoreSimulator, startLegacyCoreSimulator } from "../../simulators/legacy-core/server.ts";
 import { createTestApp, type TestApp, usingPostgres } from "../helpers/test-app.ts";
 import { bearer } from "../identity.helpers.ts";
 import { newCustomer, newStaff } from "../payments/payments.helpers.ts";
@@ -71,6 +71,40 @@ describe("mirror ingestion", () => {
       }
     },
   );
+
+  it("resyncs from the end-of-day export when the feed no longer holds its checkpoint (410)", async () => {
+    // A core that keeps only its last 10 changes: a node that was away for longer finds 410.
+    const forgetful = await startLegacyCoreSimulator({
+      latencyScale: 0.001,
+      limits: { changesRetainedMax: 10 },
+      onError: () => undefined,
+    });
+    const app = await legacyApp(forgetful, { OMNICORE_LEGACY_FEED_INTERVAL_MS: "0" });
+    try {
+      const customer = await newCustomer(app);
+      const [account] = forgetful.seedAccounts([
+        { currency: "EUR", ownerRef: customer.customerId, bookedMinor: "0" },
+      ]);
+      await app.services.legacy.mirror.catchUp(100);
+      for (let index = 1; index <= 15; index++)
+        await corePosting(forgetful, account!.id, `away-${account!.id}-${index}`, "100");
+      const gone = await app.services.legacy.mirror.ingestOnce();
+      expect(gone.skipped).toBe("resynced");
+      await app.services.legacy.mirror.catchUp(100);
+      const mirrored = await app.database.db
+        .selectFrom("legacy_accounts")
+        .select(["booked_minor", "available_minor"])
+        .where("legacy_account_id", "=", account!.id)
+        .executeTakeFirstOrThrow();
+      expect(BigInt(mirrored.booked_minor)).toBe(1_500n);
+      expect(BigInt(mirrored.available_minor)).toBe(1_500n);
+      const report = await app.services.legacy.reconcile();
+      expect(report?.breaksCount).toBe(0);
+    } finally {
+      await app.destroy();
+      await forgetful.close();
+    }
+  });
 
   it("applies a page once when two nodes read it at the same time", async () => {
     const app = await legacyApp(core, { OMNICORE_LEGACY_FEED_INTERVAL_MS: "0" });
