@@ -110,8 +110,8 @@ export class FraudRepository {
     return previous?.version;
   }
 
-  async insertDecision(tx: Tx, row: NewDecision): Promise<void> {
-    await fraudTx(tx).insertInto("fraud_decisions").values(row).execute();
+  async insertDecisions(tx: Tx, rows: NewDecision[]): Promise<void> {
+    if (rows.length > 0) await fraudTx(tx).insertInto("fraud_decisions").values(rows).execute();
   }
 
   async decision(id: string): Promise<DecisionRow | undefined> {

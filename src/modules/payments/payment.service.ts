@@ -1,4 +1,5 @@
 import type { TransferLimitsConfig } from "../../config.ts";
+import { Batcher } from "../../platform/batcher.ts";
 import type { ConnectorFactory } from "../../platform/connectors/index.ts";
 import type { RequestContext } from "../../platform/context.ts";
 import { actorId } from "../../platform/context.ts";
@@ -16,7 +17,6 @@ import type { StepUpGate } from "../../platform/step-up.ts";
 import type { CustomerTier } from "../customers/index.ts";
 import type { EntryOutcome, LedgerService, PostingRequest, RejectionReason } from "../ledger/index.ts";
 import { normalizeIban } from "../ledger/index.ts";
-import { Batcher } from "./batcher.ts";
 import { type LimitCandidate, type LimitKind, TransferLimitGuard } from "./limits.ts";
 import { PaymentsRepository } from "./payments.repository.ts";
 import type { MovementKind, TransferRow } from "./payments.tables.ts";
@@ -448,7 +448,12 @@ export class PaymentService {
   async #book(tx: Tx, movements: Movement[]): Promise<StoredResponse[]> {
     const claims = await this.#options.idempotency.claimMany(
       tx,
-      movements.map((m) => ({ scope: m.scope, key: m.idempotencyKey, requestHash: m.requestHash })),
+      movements.map((m) => ({
+        scope: m.scope,
+        key: m.idempotencyKey,
+        requestHash: m.requestHash,
+        deviceId: m.context.deviceId ?? null,
+      })),
     );
     const fresh = movements.filter((_, index) => claims[index]?.kind === "claimed");
     const now = this.#options.clock.now();

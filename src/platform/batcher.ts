@@ -1,4 +1,4 @@
-import { AppError } from "../../platform/errors.ts";
+import { AppError } from "./errors.ts";
 
 interface Pending<Command, Result> {
   command: Command;
@@ -17,9 +17,9 @@ export interface BatcherOptions<Command, Result> {
 }
 
 /**
- * Group commit for money movements. Requests that arrive while a batch is being written wait and
- * go together into the next one, so under load many transfers share one transaction and one
- * commit, and with no load a single transfer goes out at once (no timer, no added latency).
+ * Group commit (money movements, fraud decisions). Requests that arrive while a batch is being
+ * written wait and go together into the next one, so under load many share one transaction and
+ * one commit, and with no load a single request goes out at once (no timer, no added latency).
  */
 export class Batcher<Command, Result> {
   readonly #options: BatcherOptions<Command, Result>;
@@ -35,7 +35,7 @@ export class Batcher<Command, Result> {
   submit(command: Command): Promise<Result> {
     if (this.#queue.length >= this.#options.queueMax) {
       return Promise.reject(
-        new AppError("service-unavailable", "Too many payments are queued; retry shortly."),
+        new AppError("service-unavailable", "Too many requests are queued; retry shortly."),
       );
     }
     return new Promise<Result>((resolve, reject) => {
