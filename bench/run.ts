@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   },
   onboarding: async () => (await import("./onboarding.bench.ts")).runOnboardingBenchmark(),
   journey: async () => (await import("./journey.bench.ts")).runJourneyBenchmark(),
+  sync: async () => (await import("./sync.bench.ts")).runSyncBenchmark(),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));

@@ -2,11 +2,14 @@ import { startComplianceWarehouseFromEnv } from "./compliance-warehouse/server.t
 import { startKycProviderFromEnv } from "./kyc-provider/server.ts";
 import { startLegacyCoreFromEnv } from "./legacy-core/server.ts";
 import { startLendingPlatformFromEnv } from "./lending-platform/server.ts";
+import { startMessagingProviderFromEnv } from "./messaging-provider/server.ts";
 import { type PaymentRailSimulator, startPaymentRailFromEnv } from "./payment-rail/server.ts";
+import { startPushProviderFromEnv } from "./push-provider/server.ts";
 
 /**
  * `npm run simulators`: starts every external system Omnicore talks to in development (the payment
- * rail, the KYC provider, the legacy core, the lending platform and the compliance warehouse),
+ * rail, the KYC provider, the legacy core, the lending platform, the compliance warehouse, the push
+ * provider and the e-mail/SMS provider),
  * configured from the environment, until SIGINT or SIGTERM.
  */
 const running: Array<{ name: string; simulator: Pick<PaymentRailSimulator, "close"> }> = [
@@ -15,6 +18,8 @@ const running: Array<{ name: string; simulator: Pick<PaymentRailSimulator, "clos
   { name: "legacy core", simulator: await startLegacyCoreFromEnv(process.env) },
   { name: "lending platform", simulator: await startLendingPlatformFromEnv(process.env) },
   { name: "compliance warehouse", simulator: await startComplianceWarehouseFromEnv(process.env) },
+  { name: "push provider", simulator: await startPushProviderFromEnv(process.env) },
+  { name: "messaging provider", simulator: await startMessagingProviderFromEnv(process.env) },
 ];
 
 let stopping = false;

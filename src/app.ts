@@ -8,9 +8,11 @@ import * as fraud from "./modules/fraud/index.ts";
 import * as identity from "./modules/identity/index.ts";
 import * as ledger from "./modules/ledger/index.ts";
 import * as legacy from "./modules/legacy/index.ts";
+import * as notifications from "./modules/notifications/index.ts";
 import * as onboarding from "./modules/onboarding/index.ts";
 import * as payments from "./modules/payments/index.ts";
 import * as screening from "./modules/screening/index.ts";
+import * as sync from "./modules/sync/index.ts";
 import { AuditTrail } from "./platform/audit.ts";
 import { type Cache, MemoryCache } from "./platform/cache/cache.ts";
 import { RedisCache } from "./platform/cache/redis-cache.ts";
@@ -70,6 +72,9 @@ export interface App {
     aml: aml.AmlService;
     complianceCases: aml.ComplianceCaseService;
     legacy: legacy.LegacyService;
+    sync: sync.SyncService;
+    notifications: notifications.NotificationService;
+    notificationSender: notifications.DeliverySender;
   };
   /** Starts the relay and the event consumers; `listen` calls it, tests may call it alone. */
   start(): Promise<void>;
@@ -94,6 +99,8 @@ export function allMigrations(): Migration[] {
     onboarding.migrations,
     aml.migrations,
     legacy.migrations,
+    sync.migrations,
+    notifications.migrations,
   ]);
 }
 
@@ -325,9 +332,59 @@ export async function buildApp(options: AppOptions): Promise<App> {
     iban: config.iban,
     connectors,
   });
+  // Notifications: the consumer of the events that notify (subscribed by init(), before start()),
+  // the notification centre, preferences and push tokens, and the sender of queued deliveries.
+  const notificationProviders = notifications.createProviders({
+    ...config.notifications,
+    connectors,
+  });
+  const customerContact = async (customerId: string) => {
+    const customer = await customerService.get(customerId);
+    return customer
+      ? { email: customer.email, phone: customer.phone, preferredLanguage: customer.preferredLanguage }
+      : undefined;
+  };
+  const notificationService = new notifications.NotificationService({
+    ...common,
+    dispatcher,
+    configuredChannels: new Set(Object.keys(notificationProviders) as notifications.NotificationChannel[]),
+    accountOwner: async (tx, iban) => (await ledgerService.findByIban(iban, tx))?.ownerCustomerId,
+    contact: customerContact,
+    pageMax: config.notifications.pageMax,
+  });
+  await notificationService.init();
+  const notificationSender = new notifications.DeliverySender({
+    ...common,
+    repository: notificationService.repository,
+    providers: notificationProviders,
+    contact: customerContact,
+    attemptsMax: config.notifications.attemptsMax,
+    retryBackoffMaxMs: config.notifications.retryBackoffMaxMs,
+    leaseS: config.notifications.leaseS,
+    batchMax: config.notifications.sendBatchMax,
+  });
+  // Delta sync and the real-time stream: a change log fed by events (subscribed by init(), before
+  // start()), its snapshots read through the other modules' public faces.
+  const syncService = new sync.SyncService({
+    ...common,
+    dispatcher,
+    bus,
+    idempotency,
+    config: config.sync,
+    sources: sync.syncSources({
+      ledger: ledgerService,
+      payments: paymentService,
+      history: new payments.PaymentHistory({ db }),
+      payees: payeeService,
+      legacy: legacyService,
+      notifications: notificationService,
+    }),
+  });
+  await syncService.init();
   const http = await createHttpServer({
     logger,
     metrics,
+    compressThresholdBytes: config.sync.compressThresholdBytes,
     bodyLimitBytes: config.http.bodyLimitBytes,
     edge: config.edge,
     version: packageVersion(),
@@ -367,6 +424,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   onboarding.registerOnboardingRoutes(http, { onboarding: onboardingService, guards });
   aml.registerAmlRoutes(http, { aml: amlService, cases: complianceCaseService, guards });
   legacy.registerLegacyRoutes(http, { legacy: legacyService, guards });
+  sync.registerSyncRoutes(http, { sync: syncService, guards });
+  notifications.registerNotificationRoutes(http, { notifications: notificationService, guards });
 
   let started = false;
   let maintenance: NodeJS.Timeout | undefined;
@@ -374,6 +433,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let schedulerRun: Promise<unknown> = Promise.resolve();
   let railSender: NodeJS.Timeout | undefined;
   let railRun: Promise<unknown> = Promise.resolve();
+  let notificationTimer: NodeJS.Timeout | undefined;
+  let notificationRun: Promise<unknown> = Promise.resolve();
   let onboardingWorker: NodeJS.Timeout | undefined;
   let onboardingRun: Promise<unknown> = Promise.resolve();
   const legacyTimers: NodeJS.Timeout[] = [];
@@ -403,6 +464,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
       aml: amlService,
       complianceCases: complianceCaseService,
       legacy: legacyService,
+      sync: syncService,
+      notifications: notificationService,
+      notificationSender,
     },
     async start() {
       if (started) return;
@@ -416,6 +480,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
         identityService
           .prune()
           .catch((error) => logger.warn({ err: error }, "pruning identity challenges failed"));
+        syncService
+          .prune()
+          .catch((error) => logger.warn({ err: error }, "pruning the sync change log failed"));
       }, MAINTENANCE_INTERVAL_MS);
       maintenance.unref();
       if (config.scheduler.intervalMs > 0) {
@@ -450,6 +517,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
           );
         }, config.onboarding.workerIntervalMs);
         onboardingWorker.unref();
+      }
+      if (notificationSender.enabled && config.notifications.senderIntervalMs > 0) {
+        notificationTimer = setInterval(() => {
+          notificationRun = notificationRun.then(() =>
+            notificationSender
+              .sendDue()
+              .catch((error) => logger.warn({ err: error }, "sending notifications failed")),
+          );
+        }, config.notifications.senderIntervalMs);
+        notificationTimer.unref();
       }
       if (legacyService.enabled) {
         // Each job runs one pass at a time per node; the leases and skip locked share work between nodes.
@@ -496,14 +573,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
       if (railSender) clearInterval(railSender);
       if (onboardingWorker) clearInterval(onboardingWorker);
       for (const timer of legacyTimers) clearInterval(timer);
+      if (notificationTimer) clearInterval(notificationTimer);
+      // Open event streams end first: HTTP close waits for every open connection.
+      await syncService.close();
       await http.close();
       // A scheduled run in progress books through the payment service: let it finish first.
       await schedulerRun;
       await railRun;
       await onboardingRun;
       await Promise.all(legacyRuns);
+      await notificationRun;
       await paymentService.close();
       if (maintenance) clearInterval(maintenance);
+      // Consumers stop before the relay's last flush, or their outbox rows would wait for a restart.
+      await bus.stopDelivery();
       await relay.stop();
       await bus.close();
       await cache.close();

@@ -113,6 +113,8 @@ export interface Config {
   kyc: KycConfig;
   /** The legacy core that masters some accounts: its URL, the mirror's feed, the sender, reconciliation, degraded mode. */
   legacy: LegacyConfig;
+  /** Notifications: the push, e-mail and SMS providers (unset = channel off) and the delivery sender. */
+  notifications: NotificationsConfig;
   /** Where outbound calls may go: the allow-list of hosts and whether plain http is allowed. */
   outbound: OutboundPolicyConfig;
   /** Defaults of every connector's policy: retry, circuit breaker and bulkhead. */
@@ -137,8 +139,45 @@ export interface Config {
   aml: { ruleSetCacheS: number; windowMovementsMax: number };
   outbox: { batchMax: number; pollIntervalMs: number; handlerAttemptsMax: number };
   idempotencyRetentionS: number;
+  /** Delta sync and the real-time stream (src/modules/sync). */
+  sync: SyncConfig;
   shutdownTimeoutMs: number;
   rateLimit: { authPerMinute: number; authPerAccountPerMinute: number };
+}
+
+export interface SyncConfig {
+  /** Change-log entries older than this are pruned; a cursor from before them answers 410. */
+  retentionDays: number;
+  /** Entries pruned per maintenance pass. */
+  pruneBatchMax: number;
+  /** Items of the first (snapshot) sync: accounts, payees, recent payments and transactions. */
+  snapshotItemsMax: number;
+  /** Processed commands of the calling device listed by a sync: this far back, at most this many. */
+  commandsWindowS: number;
+  commandsMax: number;
+  /** Server-sent events: heartbeat interval, connections per customer per node, connection lifetime. */
+  streamHeartbeatS: number;
+  streamConnectionsPerCustomerMax: number;
+  streamMaxDurationS: number;
+  /** Responses at least this large are compressed (gzip or br) when the client accepts it. */
+  compressThresholdBytes: number;
+}
+
+/** A provider URL unset turns its channel off: deliveries on it are recorded as skipped. */
+export interface NotificationsConfig {
+  push: { url: string | undefined; apiKey: string | undefined };
+  email: { url: string | undefined; apiKey: string | undefined };
+  sms: { url: string | undefined; apiKey: string | undefined };
+  timeoutMs: number;
+  /** How often each node sends queued deliveries (0 = never), how many per pass, the lease. */
+  senderIntervalMs: number;
+  sendBatchMax: number;
+  leaseS: number;
+  /** Attempts per delivery, the first included, before it is marked failed; the longest backoff. */
+  attemptsMax: number;
+  retryBackoffMaxMs: number;
+  /** Notifications per page of the notification centre. */
+  pageMax: number;
 }
 
 /** The legacy core banking system behind Omnicore; `url` unset means no legacy-mastered accounts. */
@@ -441,6 +480,25 @@ function readOutbound(read: Reader, connectorUrls: Record<string, string | undef
   return outbound;
 }
 
+function readNotifications(read: Reader): NotificationsConfig {
+  const provider = (name: string) => ({
+    url: read.url(`OMNICORE_${name}_URL`, ["http:", "https:"]),
+    apiKey: read.optional(`OMNICORE_${name}_API_KEY`),
+  });
+  return {
+    push: provider("PUSH"),
+    email: provider("EMAIL"),
+    sms: provider("SMS"),
+    timeoutMs: read.integer("OMNICORE_NOTIFICATIONS_TIMEOUT_MS", 5_000, 100, 60_000),
+    senderIntervalMs: read.integer("OMNICORE_NOTIFICATIONS_SENDER_INTERVAL_MS", 500, 0, 60_000),
+    sendBatchMax: read.integer("OMNICORE_NOTIFICATIONS_SEND_BATCH_MAX", 50, 1, 1_000),
+    leaseS: read.integer("OMNICORE_NOTIFICATIONS_LEASE_S", 60, 5, 3_600),
+    attemptsMax: read.integer("OMNICORE_NOTIFICATIONS_ATTEMPTS_MAX", 8, 1, 100),
+    retryBackoffMaxMs: read.integer("OMNICORE_NOTIFICATIONS_RETRY_BACKOFF_MAX_MS", 60_000, 10, 3_600_000),
+    pageMax: read.integer("OMNICORE_NOTIFICATIONS_PAGE_MAX", 100, 1, 1_000),
+  };
+}
+
 function readLegacy(read: Reader): LegacyConfig {
   const exposure = read.string("OMNICORE_LEGACY_EXPOSURE_MAX_MINOR", "100000");
   if (!/^(0|[1-9]\d{0,17})$/.test(exposure)) {
@@ -566,6 +624,7 @@ export function loadConfig(env: Env = process.env): Config {
       pollAfterS: read.integer("OMNICORE_KYC_POLL_AFTER_S", 30, 1, 86_400),
     },
     legacy: readLegacy(read),
+    notifications: readNotifications(read),
     // Filled in below, once the connector URLs are read.
     outbound: { allowedHosts: [], allowPlaintext: false },
     connectors: readConnectorDefaults(read),
@@ -597,6 +656,17 @@ export function loadConfig(env: Env = process.env): Config {
       IDEMPOTENCY_RETENTION_MIN_S,
       31_536_000,
     ),
+    sync: {
+      retentionDays: read.integer("OMNICORE_SYNC_RETENTION_DAYS", 90, 1, 3_650),
+      pruneBatchMax: read.integer("OMNICORE_SYNC_PRUNE_BATCH_MAX", 5_000, 1, 1_000_000),
+      snapshotItemsMax: read.integer("OMNICORE_SYNC_SNAPSHOT_ITEMS_MAX", 500, 10, 5_000),
+      commandsWindowS: read.integer("OMNICORE_SYNC_COMMANDS_WINDOW_S", 86_400, 60, 31_536_000),
+      commandsMax: read.integer("OMNICORE_SYNC_COMMANDS_MAX", 100, 0, 1_000),
+      streamHeartbeatS: read.integer("OMNICORE_SSE_HEARTBEAT_S", 15, 1, 300),
+      streamConnectionsPerCustomerMax: read.integer("OMNICORE_SSE_CONNECTIONS_PER_CUSTOMER_MAX", 5, 1, 100),
+      streamMaxDurationS: read.integer("OMNICORE_SSE_MAX_DURATION_S", 3_600, 10, 86_400),
+      compressThresholdBytes: read.integer("OMNICORE_COMPRESS_THRESHOLD_BYTES", 1_024, 0, 1_048_576),
+    },
     shutdownTimeoutMs: read.integer("OMNICORE_SHUTDOWN_TIMEOUT_MS", 10_000, 100, 300_000),
     rateLimit: {
       authPerMinute: read.integer("OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 100_000),
@@ -612,6 +682,9 @@ export function loadConfig(env: Env = process.env): Config {
     OMNICORE_RAIL_URL: config.rail.url,
     OMNICORE_KYC_URL: config.kyc.url,
     OMNICORE_LEGACY_URL: config.legacy.url,
+    OMNICORE_PUSH_URL: config.notifications.push.url,
+    OMNICORE_EMAIL_URL: config.notifications.email.url,
+    OMNICORE_SMS_URL: config.notifications.sms.url,
   });
   if (!LOG_LEVELS.includes(config.logLevel)) {
     read.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);

@@ -62,6 +62,14 @@ export const PROBLEM_TYPES = {
       "The legacy core is unavailable and this payment would take the account's unposted payments over the exposure limit",
   },
   "service-unavailable": { status: 503, title: "The service is temporarily unavailable" },
+  "security-alerts-required": {
+    status: 422,
+    title: "Security alerts cannot be switched off: at least one channel must stay on",
+  },
+  "sync-cursor-expired": {
+    status: 410,
+    title: "The sync cursor is malformed or older than the change log keeps: resync from a snapshot",
+  },
   internal: { status: 500, title: "An unexpected error occurred" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -25,6 +25,18 @@ export interface IdempotencyClaim {
   scope: string;
   key: string;
   requestHash: string;
+  /** The device that sent the command (the session's X-Device-Id), recorded with the key. */
+  deviceId?: string | null | undefined;
+}
+
+/** A command recently completed under an Idempotency-Key, as a syncing device is told of it. */
+export interface ProcessedCommand {
+  scope: string;
+  key: string;
+  statusCode: number;
+  /** The id of what the command created or changed, when its response named one. */
+  resourceId: string | null;
+  processedAt: Date;
 }
 
 export interface Completion {
@@ -70,6 +82,7 @@ const RECORD_COLUMNS = [
   ["request_hash", "text"],
   ["status_code", "integer"],
   ["response", "jsonb"],
+  ["device_id", "text"],
 ] as const;
 
 /**
@@ -183,16 +196,18 @@ export class IdempotencyStore {
           request_hash: claim.requestHash,
           status_code: c.response.statusCode,
           response: JSON.stringify(c.response.body),
+          device_id: claim.deviceId ?? null,
         };
       })
       .sort((a, b) => (a.scope + a.key < b.scope + b.key ? -1 : 1));
     const statement = sql`
-      insert into platform_idempotency_keys (scope, key, request_hash, status_code, response, created_at, expires_at)
-      select v.scope, v.key, v.request_hash, v.status_code, v.response, ${now}::timestamptz, ${expiresAt}::timestamptz
+      insert into platform_idempotency_keys (scope, key, request_hash, status_code, response, device_id, created_at, expires_at)
+      select v.scope, v.key, v.request_hash, v.status_code, v.response, v.device_id, ${now}::timestamptz, ${expiresAt}::timestamptz
       from (${unnestRows(RECORD_COLUMNS, rows)}) as v
       on conflict (scope, key) do update
         set request_hash = excluded.request_hash, status_code = excluded.status_code,
-            response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at
+            response = excluded.response, device_id = excluded.device_id,
+            created_at = excluded.created_at, expires_at = excluded.expires_at
         where platform_idempotency_keys.expires_at < ${now}::timestamptz
       returning key`;
     return { statement, expected: rows.length };
@@ -205,6 +220,43 @@ export class IdempotencyStore {
    */
   assertRecorded(recorded: number, expected: number): void {
     if (recorded !== expected) throw new IdempotencyRaceError();
+  }
+
+  /**
+   * The commands one device completed since `since`, newest first, in the given scopes (each is
+   * `<customer id>:<operation>`, so the caller's customer id bounds the read: BOLA-safe by key).
+   */
+  async recentForDevice(
+    db: Db,
+    query: { scopes: string[]; deviceId: string; since: Date; limit: number },
+  ): Promise<ProcessedCommand[]> {
+    if (query.scopes.length === 0) return [];
+    const rows = await db
+      .selectFrom("platform_idempotency_keys")
+      .select([
+        "scope",
+        "key",
+        "status_code",
+        "created_at",
+        sql<string | null>`coalesce(response->>'id', response->>'transferId', response->>'paymentId')`.as(
+          "resource_id",
+        ),
+      ])
+      .where("scope", "in", query.scopes)
+      .where("device_id", "=", query.deviceId)
+      .where("status_code", "is not", null)
+      .where("created_at", ">=", query.since)
+      .where("expires_at", ">=", this.#clock.now())
+      .orderBy("created_at", "desc")
+      .limit(query.limit)
+      .execute();
+    return rows.map((row) => ({
+      scope: row.scope,
+      key: row.key,
+      statusCode: row.status_code,
+      resourceId: row.resource_id,
+      processedAt: new Date(row.created_at),
+    }));
   }
 
   /** Removes expired keys in bounded batches; returns how many went. */

@@ -45,7 +45,11 @@ export type IdPrefix =
   | "lac"
   | "lpm"
   | "lrr"
-  | "lrb";
+  | "lrb"
+  /** Notifications: a notification, one delivery of it, a device push token. */
+  | "ntf"
+  | "ndl"
+  | "ptk";
 
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -139,6 +139,9 @@ const BOLA_CASES: Record<
       ["GET /v1/legacy-accounts/{id}/transactions", "lac"],
       ["POST /v1/legacy-accounts/{id}/payments", "lac"],
       ["GET /v1/legacy-payments/{id}", "lpm"],
+      // Another customer's real notification and push token: test/notifications/notifications.test.ts.
+      ["POST /v1/notifications/{id}/read", "ntf"],
+      ["DELETE /v1/notifications/push-tokens/{id}", "ptk"],
     ].map(([key, prefix]) => [
       key,
       { params: () => ({ id: neverIssuedId(prefix!) }), status: 404, slug: "not-found" as const },

@@ -161,3 +161,25 @@ describe("API4 rate limits on the anonymous routes", () => {
     expectProblem(await confirm(50), 429, "rate-limited");
   });
 });
+
+describe("API4 sync pages and event streams", () => {
+  it("bounds a sync page, and gives a stream slot back when the client hangs up (the 429 is in test/sync)", async () => {
+    const { tokens } = await signedInCustomer(app);
+    const routesByKey = new Map(routes.map((route) => [route.key, route]));
+    const sync = routesByKey.get("GET /v1/sync")!;
+    const tooLarge = await app.http.inject({
+      method: "GET",
+      url: `${fillPath(sync)}?limit=501`,
+      headers: bearer(tokens.accessToken),
+    });
+    expectProblem(tooLarge, 400, "validation");
+    const stream = routesByKey.get("GET /v1/events/stream")!;
+    const limit = app.config.sync.streamConnectionsPerCustomerMax;
+    for (let open = 0; open < limit; open++) {
+      const accepted = await callRoute(app, stream, { headers: bearer(tokens.accessToken) });
+      expect(accepted.statusCode).toBe(200);
+    }
+    // The suite hangs up on every accepted stream: the server has let them all go again.
+    expect((await callRoute(app, stream, { headers: bearer(tokens.accessToken) })).statusCode).toBe(200);
+  });
+});

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { SignJWT } from "jose";
 import { expect } from "vitest";
 import type { App } from "../../src/app.ts";
@@ -83,7 +84,16 @@ export const KNOWN_ROUTES: readonly string[] = [
   "PATCH /v1/onboarding/applications/{id}",
   "POST /v1/onboarding/kyc/callbacks",
   "GET /v1/staff/onboarding/applications/{id}",
+  "GET /v1/sync",
+  "GET /v1/events/stream",
 ];
+
+/**
+ * Routes that answer with an endless stream (server-sent events) once the caller is let in. They
+ * are called like every other route; when the answer is a stream, the suite reads its status and
+ * headers and then hangs up, so the checks still see exactly what the server decided.
+ */
+export const STREAMING_ROUTES: ReadonlySet<string> = new Set(["GET /v1/events/stream"]);
 
 function audienceOf(key: string, operation: OpenApiOperation): RouteAudience {
   const schemes = (operation.security ?? []).flatMap((requirement) => Object.keys(requirement));
@@ -159,6 +169,7 @@ export const ALLOWED_ROLES: Record<string, StaffAccess> = {
     roles: ["agent", "fraud_investigator", "admin"],
   },
   "POST /v1/staff/customers/{customerId}/unlock": { roles: ["agent", "admin"] },
+  "POST /v1/staff/customers/{customerId}/offers": { roles: ["agent", "admin"] },
   "GET /v1/staff/accounts/{id}": { roles: STAFF_ROLES },
   "POST /v1/staff/accounts/{id}/deposits": { roles: ["teller"] },
   "POST /v1/staff/accounts/{id}/withdrawals": { roles: ["teller"] },
@@ -246,11 +257,38 @@ export interface RouteCall {
  */
 export function callRoute(app: App, route: DocumentedRoute, call: RouteCall = {}) {
   const payload = call.payload ?? (route.hasBody ? {} : undefined);
-  return app.http.inject({
+  const request: InjectOptions = {
     method: route.method,
     url: fillPath(route, call.params),
     headers: { "idempotency-key": `owasp-${randomBytes(8).toString("hex")}`, ...call.headers },
     ...(payload === undefined ? {} : { payload }),
+  };
+  if (STREAMING_ROUTES.has(route.key)) return callStreamingRoute(app, request);
+  return app.http.inject(request);
+}
+
+/**
+ * A streaming route: a refusal (problem+json) is read to its end as usual; an accepted stream is
+ * answered by its status and headers, its body left empty, and the connection is closed.
+ */
+async function callStreamingRoute(app: App, request: InjectOptions): Promise<LightMyRequestResponse> {
+  const abort = new AbortController();
+  const response = await app.http.inject({ ...request, payloadAsStream: true, signal: abort.signal });
+  const contentType = String(response.headers["content-type"] ?? "");
+  const stream = response.stream();
+  if (contentType.startsWith("text/event-stream")) {
+    abort.abort();
+    stream.destroy();
+    return Object.assign(Object.create(response), { body: "", payload: "", json: () => undefined });
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  const body = Buffer.concat(chunks).toString("utf8");
+  return Object.assign(Object.create(response), {
+    body,
+    payload: body,
+    rawPayload: Buffer.from(body),
+    json: () => JSON.parse(body),
   });
 }
 
@@ -402,6 +440,14 @@ export const VALID_BODIES: Record<string, (context: BodyContext) => Record<strin
     toIban: context.payeeIban,
     amount: { amount: "1.00", currency: "EUR" },
     reference: "owasp",
+  }),
+  "PUT /v1/notifications/preferences": () => ({
+    preferences: [{ category: "marketing", channel: "email", enabled: false }],
+  }),
+  "POST /v1/staff/customers/{customerId}/offers": () => ({ offerCode: "savings_boost" }),
+  "POST /v1/notifications/push-tokens": () => ({
+    token: `owasp-${randomBytes(8).toString("hex")}`,
+    platform: "ios",
   }),
   "POST /v1/staff/screening/hits/{id}/false-positive": () => ({ reason: "owasp" }),
   "POST /v1/staff/screening/hits/{id}/confirm": () => ({ reason: "owasp" }),

@@ -138,6 +138,7 @@ export class LedgerService {
             scope,
             key: idempotencyKey,
             requestHash: requestHash(input),
+            deviceId: context.deviceId ?? null,
           });
           throwIfMismatch(outcome);
           if (outcome.kind === "replay") {

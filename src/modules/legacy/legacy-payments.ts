@@ -149,7 +149,12 @@ export class LegacyPayments {
     const release = inFlight.acquire(scope, idempotencyKey);
     try {
       const response = await inTransaction(db, async (tx) => {
-        const claim = await idempotency.claim(tx, { scope, key: idempotencyKey, requestHash: hash });
+        const claim = await idempotency.claim(tx, {
+          scope,
+          key: idempotencyKey,
+          requestHash: hash,
+          deviceId: context.deviceId ?? null,
+        });
         if (claim.kind === "replay") return claim.response;
         if (claim.kind === "mismatch") {
           return stored(

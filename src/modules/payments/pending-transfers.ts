@@ -85,6 +85,7 @@ export class PendingTransfers implements HeldPayments {
         scope: transfer.scope,
         key: transfer.idempotencyKey,
         requestHash: transfer.requestHash,
+        deviceId: transfer.context.deviceId ?? null,
       });
       if (claim.kind === "replay") return claim.response;
       if (claim.kind === "mismatch") return problem(422, "idempotency-key-reused", transfer.id);

@@ -23,8 +23,20 @@ export interface EventBus {
   /** Resolves once every event is durably accepted (memory: handled by every local subscriber). */
   publish(events: DomainEvent[]): Promise<void>;
   subscribe(subscription: Subscription): void;
+  /**
+   * Live fan-out to this node: `handler` sees every matching event published from now on, on every
+   * node (no durable consumer, no inbox, at most once). For waking local listeners such as open
+   * server-sent-event streams, which then read the durable source themselves. Returns an unsubscriber.
+   */
+  listen(types: string[], handler: (event: DomainEvent) => void): () => void;
   /** Starts delivery to the subscriptions registered so far. */
   start(): Promise<void>;
+  /**
+   * Stops handing events to subscriptions and waits for the handlers in progress. Shutdown calls it
+   * before the outbox relay's last flush: a handler that still ran afterwards could append outbox
+   * rows that nobody publishes until the next start. Publishing keeps working.
+   */
+  stopDelivery(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -37,6 +37,44 @@ export class EventDispatcher {
         }),
     });
   }
+
+  /**
+   * As `on`, for a consumer that must read through other modules' public faces before it writes:
+   * those read through the pool, and on PGlite (one connection) a read while a transaction is open
+   * would wait for itself. `prepare` runs outside any transaction (skipped when the inbox already
+   * has the event); the inbox claim and `apply` then commit together, so effects stay exactly once.
+   */
+  onPrepared<Prepared>(
+    consumer: string,
+    types: string[],
+    prepare: (event: DomainEvent) => Promise<Prepared>,
+    apply: (tx: Tx, event: DomainEvent, prepared: Prepared) => Promise<void>,
+  ): void {
+    this.#bus.subscribe({
+      consumer,
+      types,
+      handler: async (event) => {
+        const seen = await this.#db
+          .selectFrom("platform_inbox")
+          .select("event_id")
+          .where("consumer", "=", consumer)
+          .where("event_id", "=", event.id)
+          .executeTakeFirst();
+        if (seen) return;
+        const prepared = await prepare(event);
+        await inTransaction(this.#db, async (tx) => {
+          const claimed = await tx
+            .insertInto("platform_inbox")
+            .values({ consumer, event_id: event.id })
+            .onConflict((conflict) => conflict.doNothing())
+            .returning("event_id")
+            .executeTakeFirst();
+          if (!claimed) return;
+          await apply(tx, event, prepared);
+        });
+      },
+    });
+  }
 }
 
 /** Parks an event whose handler kept failing, so an operator can see and replay it. */

@@ -15,6 +15,7 @@ export class MemoryEventBus implements EventBus {
   readonly kind = "memory" as const;
   readonly #subscriptions: Subscription[] = [];
   readonly #options: MemoryBusOptions;
+  readonly #listeners = new Set<{ types: string[]; handler: (event: DomainEvent) => void }>();
   #closed = false;
 
   constructor(options: MemoryBusOptions) {
@@ -25,6 +26,12 @@ export class MemoryEventBus implements EventBus {
     this.#subscriptions.push(subscription);
   }
 
+  listen(types: string[], handler: (event: DomainEvent) => void): () => void {
+    const listener = { types, handler };
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   async start(): Promise<void> {}
 
   async ping(): Promise<void> {
@@ -33,6 +40,7 @@ export class MemoryEventBus implements EventBus {
 
   async publish(events: DomainEvent[]): Promise<void> {
     if (this.#closed) throw new Error("event bus is closed");
+    this.#notifyListeners(events);
     await Promise.all(
       this.#subscriptions.map(async (subscription) => {
         for (const event of events) {
@@ -40,6 +48,19 @@ export class MemoryEventBus implements EventBus {
         }
       }),
     );
+  }
+
+  #notifyListeners(events: DomainEvent[]): void {
+    for (const listener of this.#listeners) {
+      for (const event of events) {
+        if (!matchesType(listener.types, event.type)) continue;
+        try {
+          listener.handler(event);
+        } catch {
+          // A live listener is best effort by contract; it must not fail the publication.
+        }
+      }
+    }
   }
 
   async #deliver(subscription: Subscription, event: DomainEvent): Promise<void> {
@@ -56,6 +77,13 @@ export class MemoryEventBus implements EventBus {
       }
     }
   }
+
+  /**
+   * Nothing to stop: delivery happens inside `publish`, so the relay's last flush delivers (and any
+   * outbox rows its handlers append are flushed by the same loop). Refusing here would lose events,
+   * as nothing redelivers in memory.
+   */
+  async stopDelivery(): Promise<void> {}
 
   async close(): Promise<void> {
     this.#closed = true;

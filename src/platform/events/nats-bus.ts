@@ -63,6 +63,30 @@ export class NatsEventBus implements EventBus {
     this.#subscriptions.push(subscription);
   }
 
+  /** A core NATS subscription per type: JetStream publications reach plain subscribers too. */
+  listen(types: string[], handler: (event: DomainEvent) => void): () => void {
+    const connection = this.#connection;
+    if (!connection) throw new Error("NATS event bus is not connected");
+    const subjects = types.includes("*")
+      ? [`${this.#options.subjectPrefix}.>`]
+      : types.map((t) => this.#subject(t));
+    const subscriptions = subjects.map((subject) =>
+      connection.subscribe(subject, {
+        callback: (error, message) => {
+          if (error) return;
+          try {
+            handler(message.json<DomainEvent>());
+          } catch (handlerError) {
+            this.#options.logger.warn({ err: handlerError }, "live event listener failed");
+          }
+        },
+      }),
+    );
+    return () => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    };
+  }
+
   async start(): Promise<void> {
     for (const subscription of this.#subscriptions) await this.#startConsumer(subscription);
   }
@@ -81,9 +105,14 @@ export class NatsEventBus implements EventBus {
     await this.#connection.flush();
   }
 
-  async close(): Promise<void> {
+  async stopDelivery(): Promise<void> {
+    // Unacknowledged messages stay with the durable consumer and are redelivered on the next start.
     for (const messages of this.#running) messages.stop();
     await Promise.allSettled(this.#loops);
+  }
+
+  async close(): Promise<void> {
+    await this.stopDelivery();
     await this.#connection?.drain().catch(() => undefined);
   }
 

@@ -18,6 +18,7 @@ export interface OutboxRelayOptions {
 
 const PRUNE_EVERY_MS = 60_000;
 const PRUNE_BATCH_MAX = 5_000;
+const FINAL_FLUSH_ATTEMPTS = 3;
 
 /**
  * Moves committed outbox rows to the event bus. On PostgreSQL several nodes relay at once: rows are
@@ -55,7 +56,9 @@ export class OutboxRelay {
     for (;;) {
       const { rows, events } = await this.#publishBatch();
       total += events;
-      if (rows < this.#options.batchMax) return total;
+      // Until a pass finds nothing: handlers on the in-process bus run inside `publish` and may
+      // append rows of their own (sync.changed, say), which a short batch would leave behind.
+      if (rows === 0) return total;
     }
   }
 
@@ -64,9 +67,18 @@ export class OutboxRelay {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running;
-    await this.flush().catch((error) =>
-      this.#options.logger.warn({ err: error }, "final outbox flush failed"),
-    );
+    // A bus that is slow to acknowledge (a cold NATS, say) can fail one flush; try a few times so
+    // that a graceful shutdown leaves nothing behind. What is left is published on the next start.
+    for (let attempt = 1; attempt <= FINAL_FLUSH_ATTEMPTS; attempt++) {
+      try {
+        await this.flush();
+        return;
+      } catch (error) {
+        this.#options.logger.warn({ err: error, attempt }, "final outbox flush failed");
+        if (attempt < FINAL_FLUSH_ATTEMPTS)
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
   }
 
   #schedule(delayMs: number): void {

@@ -50,6 +50,11 @@ export interface Guards {
   anonymous: (request: FastifyRequest) => Promise<void>;
   customer: (request: FastifyRequest) => Promise<void>;
   staff: (...roles: StaffRole[]) => (request: FastifyRequest) => Promise<void>;
+  /**
+   * For a long-lived response (an event stream) of an authenticated request: answers whether its
+   * access token is still valid now (not expired, its session not revoked).
+   */
+  recheck: (request: FastifyRequest) => () => Promise<boolean>;
 }
 
 /**
@@ -87,6 +92,15 @@ export function createGuards(authenticate: Authenticator, resolveOrigin: OriginR
           throw new AppError("forbidden", `This action needs one of the roles: ${roles.join(", ")}.`);
         }
       },
+    recheck: (request) => {
+      const token = bearerToken(request);
+      const audience: Audience = request.caller.actor.type === "staff" ? "staff" : "customer";
+      return async () => {
+        if (!token) return false;
+        const caller = await authenticate(token, audience).catch(() => undefined);
+        return caller !== undefined;
+      };
+    },
   };
 }
 

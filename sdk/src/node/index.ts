@@ -1,0 +1,1 @@
+export { FileSecureStore, FileStorage } from "./file-storage.ts";
