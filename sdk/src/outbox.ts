@@ -68,6 +68,7 @@ export class Outbox {
   /** Serialises every read-modify-write of the stored queue. */
   #lock: Promise<unknown> = Promise.resolve();
   #flushing: Promise<FlushResult> | undefined;
+  #nextFlush: Promise<FlushResult> | undefined;
 
   constructor(options: OutboxOptions) {
     this.#options = options;
@@ -141,14 +142,29 @@ export class Outbox {
     }
   }
 
-  /** Sends queued commands in order until the queue is empty or the network fails; single flight. */
+  /**
+   * Sends queued commands in order until the queue is empty or the network fails. Passes never
+   * overlap. A pass already running may have read the queue before the caller's latest command, so
+   * a call during one gets the next pass (one, shared by every call made meanwhile), which covers
+   * everything queued before the call.
+   */
   flush(): Promise<FlushResult> {
-    if (!this.#flushing) {
-      this.#flushing = this.#flushAll().finally(() => {
-        this.#flushing = undefined;
+    if (!this.#flushing) return this.#startFlush();
+    this.#nextFlush ??= this.#flushing
+      .catch(() => undefined)
+      .then(() => {
+        this.#nextFlush = undefined;
+        return this.#startFlush();
       });
-    }
-    return this.#flushing;
+    return this.#nextFlush;
+  }
+
+  #startFlush(): Promise<FlushResult> {
+    const run: Promise<FlushResult> = this.#flushAll().finally(() => {
+      if (this.#flushing === run) this.#flushing = undefined;
+    });
+    this.#flushing = run;
+    return run;
   }
 
   async #flushAll(): Promise<FlushResult> {

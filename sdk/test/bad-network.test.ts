@@ -6,6 +6,7 @@ import {
   deposit,
   eur,
   newStaff,
+  openAccount,
   type TransferDto,
   transferRequest,
 } from "../../test/payments/payments.helpers.ts";
@@ -191,12 +192,19 @@ describe("under a bad network", () => {
       (await paymentToPayer(bank, "3.10", "in 1")).id,
       (await paymentToPayer(bank, "3.20", "in 2")).id,
     ];
+    const outcomes: CommandOutcome[] = [];
+    client.events.on("command-outcome", (outcome) => outcomes.push(outcome));
     await client.addPayee({ name: "Grace Hopper", iban: bank.payee.account.iban });
+    await client.flush();
+    expect(
+      outcomes.map((outcome) => [outcome.kind, outcome.kind === "rejected" ? outcome.problem : null]),
+    ).toEqual([["accepted", null]]);
     const removed = await bank.app.http.inject({
       method: "POST",
       url: "/v1/payees",
       headers: bearer(bank.payer.token),
-      payload: { name: "Short Lived", iban: bank.payee.account.iban },
+      // Another IBAN: a payee is saved once per IBAN.
+      payload: { name: "Short Lived", iban: (await openAccount(bank.app, bank.payee.token)).iban },
     });
     expect(removed.statusCode, removed.body).toBe(201);
     const removedId = removed.json<{ payee: { id: string } }>().payee.id;
@@ -325,6 +333,13 @@ describe("under a bad network", () => {
       }
       if (index === 3 || index === 6 || index === 8) {
         await waitFor(() => proxy.cutsDone === cuts, 400, 25, `stream cut ${cuts}`);
+        // Open again before the next fault, so each fault costs its own connection.
+        await waitFor(
+          () => statuses.filter((status) => status.status === "open").length === cuts + 1,
+          400,
+          25,
+          `the stream reopened after cut ${cuts}`,
+        );
       }
     }
     await waitFor(() => !partitioned, 400, 25, "healed after three reconnects");

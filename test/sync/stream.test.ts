@@ -178,12 +178,14 @@ describe("GET /v1/events/stream", () => {
     one.close();
     two.close();
     expectProblem(await app.http.inject({ method: "GET", url: "/v1/events/stream" }), 401, "unauthorized");
-    const malformed = await app.http.inject({
-      method: "GET",
-      url: "/v1/events/stream",
-      headers: { ...bearer(bob.token), "last-event-id": "abc" },
-    });
-    expectProblem(malformed, 400, "validation");
+    for (const lastEventId of ["abc", "9999999999999999999"]) {
+      const malformed = await app.http.inject({
+        method: "GET",
+        url: "/v1/events/stream",
+        headers: { ...bearer(bob.token), "last-event-id": lastEventId },
+      });
+      expectProblem(malformed, 400, "validation");
+    }
   });
 
   it("ends open streams cleanly when the app closes", async () => {
@@ -196,5 +198,26 @@ describe("GET /v1/events/stream", () => {
     await waitFor(() => stream.ended, 400, 25, "stream ended by close");
     expect(other.services.sync.streams.size).toBe(0);
     expect((await syncAll(app, alice.token, encodeSyncCursor(0n))).items.length).toBeGreaterThan(0);
+  });
+
+  it("ends a stream at the first heartbeat after its access token expired", async () => {
+    let offsetMs = 0;
+    const shifted = await createTestApp({
+      clock: { now: () => new Date(Date.now() + offsetMs) },
+      env: { OMNICORE_RATE_LIMIT_AUTH_PER_MINUTE: "10000", OMNICORE_SSE_HEARTBEAT_S: "1" },
+    });
+    try {
+      const url = await shifted.listen();
+      const dave = await fundedCustomer(shifted, "dave-phone");
+      const stream = await openStream(url, dave.token);
+      await waitFor(() => stream.comments > 0, 400, 25, "a heartbeat while the token is valid");
+      expect(stream.ended).toBe(false);
+      // Past the access token's lifetime (at most 600 s): the session lives on, the token does not.
+      offsetMs = 601_000;
+      await waitFor(() => stream.ended, 400, 25, "the stream ended with its token");
+      expect(shifted.services.sync.streams.size).toBe(0);
+    } finally {
+      await shifted.destroy();
+    }
   });
 });

@@ -156,9 +156,14 @@ describe("cursors", () => {
       "garbage",
       Buffer.from("v1:12").toString("base64url"),
       Buffer.from("s1:-1").toString("base64url"),
+      "",
+      "x".repeat(2048),
+      Buffer.from("s1:9999999999999999999").toString("base64url"),
     ]) {
       expectProblem(await syncRequest(app, alice.token, `?cursor=${cursor}`), 410, "sync-cursor-expired");
     }
+    // Past the bound it is not worth decoding: a plain validation error.
+    expectProblem(await syncRequest(app, alice.token, `?cursor=${"x".repeat(2049)}`), 400, "validation");
   });
 
   it("answers sync-cursor-expired to a cursor older than the retention", async () => {

@@ -3176,7 +3176,7 @@ export interface paths {
         };
         /**
          * The caller's change-log entries as server-sent events, as they are appended
-         * @description `id:` is the log seq, `event:` the kind, `data:` JSON `{seq, kind, op, data}`. Reconnect with `Last-Event-ID` to resume after it without gaps or duplicates (410 `sync-cursor-expired` when the log no longer reaches back: use GET /v1/sync). Comment lines are heartbeats. A bounded number of streams per customer (429), each with a bounded lifetime.
+         * @description `id:` is the log seq, `event:` the kind, `data:` JSON `{seq, kind, op, data}`. Reconnect with `Last-Event-ID` to resume after it without gaps or duplicates (410 `sync-cursor-expired` when the log no longer reaches back: use GET /v1/sync). Comment lines are heartbeats; at each one the token is checked again, and the stream ends once it expired or its session was revoked (reconnect with a fresh token). A bounded number of streams per customer (429), each with a bounded lifetime.
          */
         get: {
             parameters: {
@@ -10538,6 +10538,128 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/staff/customers/{customerId}/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a customer one of the bank's offers (to the centre and the live stream)
+         * @description The offer comes from a fixed catalogue. Push, e-mail and SMS follow the customer's marketing preferences, which are off until the customer opts in.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    customerId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        offerCode: "savings_boost" | "premium_card";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            eventId: string;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            requestId: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;

@@ -7,8 +7,8 @@ import type { RealBank } from "./real-app.ts";
  * session of the payer's: the oracle the SDK's results are compared against.
  */
 
-/** The kinds a snapshot carries; deltas carry more (notifications, security alerts). */
-export const SNAPSHOT_KINDS = ["account", "payee", "transfer", "transaction"] as const;
+/** The kinds a snapshot carries (notifications: the newest 20); deltas carry security alerts too. */
+export const SNAPSHOT_KINDS = ["account", "payee", "notification", "transfer", "transaction"] as const;
 
 export function pickKinds(
   entities: Record<string, Record<string, unknown>>,

@@ -61,7 +61,10 @@ export function registerSyncRoutes(app: HttpServer, deps: { sync: SyncService; g
           "`If-None-Match` (304) and gzip/br.",
         querystring: Type.Object(
           {
-            cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+            // Loose on purpose: a cursor that is not one of ours (empty, too long, mangled by an app
+            // update) answers 410 and the client resyncs, where a 400 would leave it stuck. The
+            // bound only caps the work of decoding it.
+            cursor: Type.Optional(Type.String({ maxLength: 2048 })),
             limit: Type.Integer({ minimum: 1, maximum: SYNC_PAGE_MAX, default: 200 }),
           },
           { additionalProperties: false },

@@ -80,10 +80,15 @@ export function encodeSyncCursor(seq: bigint, commandsSinceMs = 0): string {
 }
 
 /** The position a cursor names, or undefined when it is not one of ours. */
+const INT8_MAX = 2n ** 63n - 1n;
+
 export function decodeSyncCursor(cursor: string): SyncCursor | undefined {
   const match = /^s1:(\d{1,19})(?::(\d{1,15}))?$/.exec(Buffer.from(cursor, "base64url").toString());
   if (!match) return undefined;
-  return { seq: BigInt(match[1]!), commandsSinceMs: match[2] ? Number(match[2]) : 0 };
+  const seq = BigInt(match[1]!);
+  // Beyond bigint: not a seq the database could ever have issued.
+  if (seq > INT8_MAX) return undefined;
+  return { seq, commandsSinceMs: match[2] ? Number(match[2]) : 0 };
 }
 
 /** A validator for ETag: the same page for the same caller gives the same tag. */
@@ -193,8 +198,8 @@ export class SyncService {
   /** The seq after which a stream resumes: Last-Event-ID when given, else the caller's head. */
   async streamStart(customerId: string, lastEventId: string | undefined): Promise<bigint> {
     if (lastEventId === undefined) return this.#repository.headSeq(customerId);
-    if (!/^\d{1,19}$/.test(lastEventId)) throw new AppError("validation", "Last-Event-ID is not a seq.");
-    const seq = BigInt(lastEventId);
+    const seq = /^\d{1,19}$/.test(lastEventId) ? BigInt(lastEventId) : -1n;
+    if (seq < 0n || seq > INT8_MAX) throw new AppError("validation", "Last-Event-ID is not a seq.");
     if (seq < (await this.#repository.watermark())) throw expired();
     return seq;
   }

@@ -26,7 +26,9 @@ describe("connector timeout", () => {
       ok: false,
       failure: { code: "timeout", retryable: true },
     });
-    expect(server.requests).toHaveLength(1);
+    // One attempt at most, never a retry. Under load the 30 ms can pass before the server has even
+    // read the request, so "exactly one arrived" would be a race.
+    expect(server.requests.length).toBeLessThanOrEqual(1);
   });
 });
 
