@@ -84,6 +84,10 @@ describe("transactional outbox, relay and dispatcher through a real app", () => 
       poisonAttempts.set(event.id, (poisonAttempts.get(event.id) ?? 0) + 1);
       throw new Error("this handler always fails");
     });
+    app.dispatcher.on("test-mixed", ["test.mixed"], async (tx, event) => {
+      await tx.insertInto("test_effects").values({ consumer: "test-mixed", event_id: event.id }).execute();
+      if (event.data.fail) throw new Error("this one always fails");
+    });
     await app.start();
   });
 
@@ -230,6 +234,25 @@ describe("transactional outbox, relay and dispatcher through a real app", () => 
       "published_at",
     );
     expect(poisonAttempts.get(event.id)).toBe(4);
+  });
+
+  it("applies the good events of one publication once when another of them always fails", async () => {
+    // On the in-process bus the three arrive as one batch (one transaction): its failure must roll
+    // back the good ones' effects too, which are then applied one by one; the bad one is parked.
+    const batch = [testEvent("test.mixed"), testEvent("test.mixed", { fail: true }), testEvent("test.mixed")];
+    await commit(db, batch);
+    app.relay.nudge();
+    const [good, bad, last] = batch as [DomainEvent, DomainEvent, DomainEvent];
+    const parked = async () =>
+      db.selectFrom("platform_dead_letters").select("consumer").where("event_id", "=", bad.id).execute();
+    await waitFor(async () => (await parked()).length > 0, 400, 25, "the bad event parked");
+    await waitFor(async () => (await effectsOf(db, "test-mixed", last.id)) === 1, 400, 25, "the last one");
+    expect(await effectsOf(db, "test-mixed", good.id)).toBe(1);
+    expect(await effectsOf(db, "test-mixed", last.id)).toBe(1);
+    expect(await effectsOf(db, "test-mixed", bad.id)).toBe(0);
+    expect(await inboxHas(db, "test-mixed", good.id)).toBe(true);
+    expect(await inboxHas(db, "test-mixed", bad.id)).toBe(false);
+    expect(await parked()).toEqual([{ consumer: "test-mixed" }]);
   });
 
   it("leaves nothing pending once every committed event was relayed", async () => {
